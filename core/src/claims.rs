@@ -1,0 +1,242 @@
+//! Checks on the verified payload and the identity derived from it.
+//!
+//! jsonwebtoken leaves out most of these (threats.md §1.5 item 3), so we do all of them
+//! here on the parsed object: integer times, leeway, lifetime, exact issuer, audience type.
+
+use crate::error::Rejection;
+use crate::policy::Policy;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// What a verified token grants, prepared once so accessors never parse JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Identity {
+    pub claims: Map<String, Value>,
+    /// The role claim as found (None when absent); the extension applies the default role.
+    pub role_claim: Option<String>,
+    pub sub: Option<String>,
+    pub tenant: Option<String>,
+    pub scopes: Vec<String>,
+    pub jti: Option<String>,
+    pub kid: Option<String>,
+    pub exp: i64,
+}
+
+impl Identity {
+    /// `claim(name)`: a top-level claim, or a JSON Pointer when the name starts with `/`.
+    pub fn claim(&self, name: &str) -> Option<&Value> {
+        lookup(&self.claims, name)
+    }
+
+    /// A claim as text: strings as they are, other JSON as its text, null as None.
+    pub fn claim_text(&self, name: &str) -> Option<String> {
+        value_text(self.claim(name)?)
+    }
+
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+}
+
+fn lookup<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    if name.starts_with('/') {
+        let (first, rest) = split_pointer(name);
+        let top = claims.get(&first)?;
+        if rest.is_empty() {
+            Some(top)
+        } else {
+            top.pointer(rest)
+        }
+    } else {
+        claims.get(name)
+    }
+}
+
+// "/a~1b/c" → ("a/b", "/c"): the first token unescaped, the rest left as a pointer.
+fn split_pointer(pointer: &str) -> (String, &str) {
+    let body = &pointer[1..];
+    let end = body.find('/').unwrap_or(body.len());
+    let first = body[..end].replace("~1", "/").replace("~0", "~");
+    (first, &body[end..])
+}
+
+fn value_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// Applies every claim rule and builds the identity.
+pub fn check(
+    claims: Map<String, Value>,
+    key_issuer: Option<&str>,
+    kid: Option<&str>,
+    policy: &Policy,
+    now: i64,
+) -> Result<Identity, Rejection> {
+    refuse_nul(&claims)?;
+    let exp = check_times(&claims, policy, now)?;
+    check_issuer(&claims, key_issuer, policy)?;
+    check_audience(&claims, policy)?;
+    let role_claim = match lookup(&claims, &policy.role_claim) {
+        None => None,
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(_) => return Err(Rejection::BadClaimType(policy.role_claim.clone())),
+    };
+    let sub = optional_string(&claims, "sub")?;
+    let jti = optional_string(&claims, "jti")?;
+    let tenant = match lookup(&claims, &policy.tenant_claim) {
+        None => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+        Some(_) => return Err(Rejection::BadClaimType(policy.tenant_claim.clone())),
+    };
+    let scopes = scopes(&claims)?;
+    Ok(Identity { claims, role_claim, sub, tenant, scopes, jti, kid: kid.map(str::to_owned), exp })
+}
+
+fn optional_string(claims: &Map<String, Value>, name: &str) -> Result<Option<String>, Rejection> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(Rejection::BadClaimType(name.to_owned())),
+    }
+}
+
+/// A NUL would truncate any C string we hand to PostgreSQL (E10).
+fn refuse_nul(claims: &Map<String, Value>) -> Result<(), Rejection> {
+    fn walk(v: &Value) -> bool {
+        match v {
+            Value::String(s) => s.contains('\0'),
+            Value::Array(a) => a.iter().any(walk),
+            Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || walk(v)),
+            _ => false,
+        }
+    }
+    if claims.iter().any(|(k, v)| k.contains('\0') || walk(v)) {
+        return Err(Rejection::NulInString);
+    }
+    Ok(())
+}
+
+/// An integer NumericDate. Floats, strings, booleans and negative values are refused
+/// (CVE-2026-25537 class). Values beyond i64 are clamped so the lifetime check refuses them.
+fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Option<i64>, Rejection> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => {
+            if let Some(i) = n.as_i64() {
+                if i < 0 {
+                    return Err(Rejection::BadClaimType(name.into()));
+                }
+                Ok(Some(i))
+            } else if n.is_u64() {
+                Ok(Some(i64::MAX))
+            } else {
+                Err(Rejection::BadClaimType(name.into()))
+            }
+        }
+        Some(_) => Err(Rejection::BadClaimType(name.into())),
+    }
+}
+
+fn check_times(claims: &Map<String, Value>, policy: &Policy, now: i64) -> Result<i64, Rejection> {
+    let exp = numeric_date(claims, "exp")?.ok_or(Rejection::MissingClaim("exp"))?;
+    let nbf = numeric_date(claims, "nbf")?;
+    let iat = numeric_date(claims, "iat")?;
+    let (now128, leeway) = (i128::from(now), i128::from(policy.leeway));
+    let max = i128::from(policy.max_lifetime);
+    if i128::from(exp) + leeway < now128 {
+        return Err(Rejection::Expired { exp, now });
+    }
+    if let Some(nbf) = nbf {
+        if i128::from(nbf) > now128 + leeway {
+            return Err(Rejection::NotYetValid { nbf });
+        }
+    }
+    if let Some(iat) = iat {
+        if i128::from(iat) > now128 + leeway {
+            return Err(Rejection::IssuedInFuture { iat });
+        }
+        let lifetime = i128::from(exp) - i128::from(iat);
+        if lifetime > max {
+            return Err(Rejection::LifetimeTooLong { seconds: clamp(lifetime), max: policy.max_lifetime });
+        }
+    }
+    let remaining = i128::from(exp) - now128;
+    if remaining > max + leeway {
+        return Err(Rejection::LifetimeTooLong { seconds: clamp(remaining), max: policy.max_lifetime });
+    }
+    Ok(exp)
+}
+
+fn clamp(v: i128) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// `iss` is one string (RFC 7519), accepted only when it matches every configured source.
+fn check_issuer(claims: &Map<String, Value>, key_issuer: Option<&str>, policy: &Policy) -> Result<(), Rejection> {
+    if key_issuer.is_none() && policy.issuers.is_empty() {
+        return Err(Rejection::NoIssuerConfigured);
+    }
+    let iss = match claims.get("iss") {
+        None => return Err(Rejection::MissingClaim("iss")),
+        Some(Value::String(s)) => s.as_str(),
+        Some(_) => return Err(Rejection::BadClaimType("iss".into())),
+    };
+    let key_ok = key_issuer.is_none_or(|k| k == iss);
+    let list_ok = policy.issuers.is_empty() || policy.issuers.iter().any(|i| i == iss);
+    if key_ok && list_ok {
+        Ok(())
+    } else {
+        Err(Rejection::IssuerNotAccepted)
+    }
+}
+
+fn check_audience(claims: &Map<String, Value>, policy: &Policy) -> Result<(), Rejection> {
+    let Some(aud) = claims.get("aud") else {
+        if policy.audience.is_empty() {
+            return Ok(());
+        }
+        return Err(Rejection::MissingClaim("aud"));
+    };
+    let values: Vec<&str> = match aud {
+        Value::String(s) => vec![s.as_str()],
+        Value::Array(items) => items
+            .iter()
+            .map(|v| v.as_str().ok_or_else(|| Rejection::BadClaimType("aud".into())))
+            .collect::<Result<_, _>>()?,
+        _ => return Err(Rejection::BadClaimType("aud".into())),
+    };
+    if policy.audience.is_empty() {
+        return Err(Rejection::AudienceUnexpected);
+    }
+    if values.iter().any(|v| policy.audience.iter().any(|a| a == v)) {
+        Ok(())
+    } else {
+        Err(Rejection::AudienceNotAccepted)
+    }
+}
+
+/// `scope` as a space-separated string, or `scp` as an array of strings (or one string).
+fn scopes(claims: &Map<String, Value>) -> Result<Vec<String>, Rejection> {
+    let mut out = Vec::new();
+    match claims.get("scope") {
+        None => {}
+        Some(Value::String(s)) => out.extend(s.split(' ').filter(|p| !p.is_empty()).map(str::to_owned)),
+        Some(_) => return Err(Rejection::BadClaimType("scope".into())),
+    }
+    match claims.get("scp") {
+        None => {}
+        Some(Value::String(s)) => out.extend(s.split(' ').filter(|p| !p.is_empty()).map(str::to_owned)),
+        Some(Value::Array(items)) => {
+            for item in items {
+                out.push(item.as_str().ok_or_else(|| Rejection::BadClaimType("scp".into()))?.to_owned());
+            }
+        }
+        Some(_) => return Err(Rejection::BadClaimType("scp".into())),
+    }
+    Ok(out)
+}

@@ -1,0 +1,169 @@
+//! Typed errors. Messages never contain the token, key material or raw claim text;
+//! attacker-chosen strings that are worth naming (kid, role) pass through `printable`.
+
+use std::fmt;
+
+/// Why a token was refused. Maps to SQLSTATE 28000 at the SQL boundary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    Empty,
+    TooLarge { bytes: usize, max: usize },
+    BadCharacters,
+    Segments(usize),
+    BadEncoding(&'static str),
+    BadJson(&'static str),
+    DuplicateKey(&'static str),
+    NotAnObject(&'static str),
+    BadAlgorithm,
+    ForbiddenHeader(String),
+    BadHeader(&'static str),
+    UnknownKid(String),
+    NoKid,
+    AlgorithmMismatch { token: String, key: String },
+    KeyRetired(String),
+    BadSignature,
+    BadClaimType(String),
+    MissingClaim(&'static str),
+    Expired { exp: i64, now: i64 },
+    NotYetValid { nbf: i64 },
+    IssuedInFuture { iat: i64 },
+    LifetimeTooLong { seconds: i64, max: u64 },
+    NoIssuerConfigured,
+    IssuerNotAccepted,
+    AudienceNotAccepted,
+    AudienceUnexpected,
+    NulInString,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use Rejection::*;
+        match self {
+            Empty => write!(f, "token is empty"),
+            TooLarge { bytes, max } => write!(
+                f,
+                "token is {bytes} bytes, more than pg_jwt_guard.max_token_bytes ({max})"
+            ),
+            BadCharacters => write!(
+                f,
+                "token contains characters outside base64url and '.' (no 'Bearer ' prefix or whitespace)"
+            ),
+            Segments(n) => write!(f, "token has {n} segments, a signed JWT has exactly 3"),
+            BadEncoding(part) => write!(f, "token {part} is not canonical unpadded base64url"),
+            BadJson(part) => write!(f, "token {part} is not valid JSON"),
+            DuplicateKey(part) => write!(f, "token {part} has a duplicate member name"),
+            NotAnObject(part) => write!(f, "token {part} is not a JSON object"),
+            BadAlgorithm => write!(f, "token header has a missing or unsupported alg"),
+            ForbiddenHeader(name) => write!(f, "token header parameter \"{}\" is not accepted", printable(name)),
+            BadHeader(what) => write!(f, "token header {what}"),
+            UnknownKid(kid) => write!(f, "unknown kid \"{}\"", printable(kid)),
+            NoKid => write!(
+                f,
+                "token has no kid and there is not exactly one active key for its algorithm"
+            ),
+            AlgorithmMismatch { token, key } => {
+                write!(f, "token alg {token} does not match the key's algorithm {key}")
+            }
+            KeyRetired(kid) => write!(f, "key \"{}\" is retired", printable(kid)),
+            BadSignature => write!(f, "token signature does not verify"),
+            BadClaimType(name) => write!(f, "claim \"{}\" has the wrong type", printable(name)),
+            MissingClaim(name) => write!(f, "required claim \"{name}\" is missing"),
+            Expired { exp, .. } => write!(f, "token expired at {} (exp {exp})", iso8601(*exp)),
+            NotYetValid { nbf } => write!(f, "token not valid before {} (nbf {nbf})", iso8601(*nbf)),
+            IssuedInFuture { iat } => write!(f, "token issued in the future at {} (iat {iat})", iso8601(*iat)),
+            LifetimeTooLong { seconds, max } => write!(
+                f,
+                "token lifetime of {seconds} s exceeds pg_jwt_guard.max_lifetime ({max} s)"
+            ),
+            NoIssuerConfigured => write!(
+                f,
+                "no issuer is configured: set pg_jwt_guard.issuers or register the key with an issuer"
+            ),
+            IssuerNotAccepted => write!(f, "issuer (iss) is not accepted for this key"),
+            AudienceNotAccepted => write!(f, "audience (aud) does not include pg_jwt_guard.audience"),
+            AudienceUnexpected => write!(
+                f,
+                "token has an audience (aud) but pg_jwt_guard.audience is not set"
+            ),
+            NulInString => write!(f, "token contains a NUL character in a string"),
+        }
+    }
+}
+
+impl std::error::Error for Rejection {}
+
+/// Bad key material or key set. Maps to SQLSTATE 22023.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyError(pub String);
+
+impl KeyError {
+    pub fn new(msg: impl Into<String>) -> Self {
+        KeyError(msg.into())
+    }
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+/// Attacker-chosen text made safe to show: printable ASCII only, at most 64 characters.
+pub fn printable(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .take(64)
+        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .collect();
+    if s.chars().count() > 64 {
+        out.push_str("...");
+    }
+    out
+}
+
+/// UTC timestamp for messages; avoids a date crate for one formatting need.
+pub fn iso8601(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}+00",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+// Howard Hinnant's days-to-civil algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_dates() {
+        assert_eq!(iso8601(0), "1970-01-01 00:00:00+00");
+        assert_eq!(iso8601(1_300_819_380), "2011-03-22 18:43:00+00");
+        assert_eq!(iso8601(951_782_400), "2000-02-29 00:00:00+00");
+    }
+
+    #[test]
+    fn printable_strips_controls_and_truncates() {
+        assert_eq!(printable("a\nb\0c"), "a?b?c");
+        assert_eq!(printable(&"x".repeat(100)).len(), 67);
+    }
+}

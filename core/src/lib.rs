@@ -1,0 +1,21 @@
+//! Verification core of pg_jwt_guard.
+//!
+//! Token + key + policy + clock in, verified identity or a typed rejection out.
+//! Nothing here knows about PostgreSQL; the extension maps results to SQL.
+
+pub mod claims;
+pub mod error;
+pub mod json;
+pub mod keys;
+pub mod policy;
+pub mod provider;
+pub mod roles;
+pub mod token;
+
+pub use claims::Identity;
+pub use error::{KeyError, Rejection};
+pub use keys::VerifyingKey;
+pub use policy::Policy;
+pub use token::{parse, verify, ParsedToken};
+
+pub use jsonwebtoken::Algorithm;

@@ -1,0 +1,104 @@
+//! Compact JWS handling: cheap structural checks first, then the header (needed to find the
+//! key), then the signature through jsonwebtoken and our ring provider, and only then the payload.
+
+use crate::claims::{self, Identity};
+use crate::error::Rejection;
+use crate::json::{parse_strict, JsonError};
+use crate::keys::{alg_name, parse_alg, VerifyingKey};
+use crate::policy::Policy;
+use crate::provider;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::Algorithm;
+use serde_json::{Map, Value};
+
+/// Header parameters we refuse outright: they ask for behaviour we never provide
+/// (remote or embedded keys, nested or encrypted tokens, critical extensions).
+const FORBIDDEN_HEADERS: &[&str] = &["crit", "cty", "jku", "x5u", "jwk", "x5c", "enc", "zip", "b64"];
+
+/// A structurally valid token whose signature is not yet checked.
+#[derive(Debug)]
+pub struct ParsedToken<'a> {
+    pub alg: Algorithm,
+    pub kid: Option<String>,
+    signing_input: &'a str,
+    payload: &'a str,
+    signature: &'a str,
+}
+
+/// Size, alphabet, segments and header policy. Nothing here trusts the token.
+pub fn parse(token: &str, max_bytes: usize) -> Result<ParsedToken<'_>, Rejection> {
+    if token.is_empty() {
+        return Err(Rejection::Empty);
+    }
+    if token.len() > max_bytes {
+        return Err(Rejection::TooLarge { bytes: token.len(), max: max_bytes });
+    }
+    if !token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') {
+        return Err(Rejection::BadCharacters);
+    }
+    let parts: Vec<&str> = token.split('.').collect();
+    let [header, payload, signature] = parts[..] else {
+        return Err(Rejection::Segments(parts.len()));
+    };
+    let header_map = decode_object(header, "header")?;
+    let (alg, kid) = check_header(&header_map)?;
+    let signing_input = &token[..header.len() + 1 + payload.len()];
+    Ok(ParsedToken { alg, kid, signing_input, payload, signature })
+}
+
+fn decode_object(segment: &str, part: &'static str) -> Result<Map<String, Value>, Rejection> {
+    let bytes = URL_SAFE_NO_PAD.decode(segment).map_err(|_| Rejection::BadEncoding(part))?;
+    match parse_strict(&bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(Rejection::NotAnObject(part)),
+        Err(JsonError::Duplicate) => Err(Rejection::DuplicateKey(part)),
+        Err(JsonError::Invalid) => Err(Rejection::BadJson(part)),
+    }
+}
+
+fn check_header(header: &Map<String, Value>) -> Result<(Algorithm, Option<String>), Rejection> {
+    if let Some(name) = FORBIDDEN_HEADERS.iter().find(|h| header.contains_key(**h)) {
+        return Err(Rejection::ForbiddenHeader((*name).to_owned()));
+    }
+    let alg = header.get("alg").and_then(Value::as_str).and_then(parse_alg).ok_or(Rejection::BadAlgorithm)?;
+    let kid = match header.get("kid") {
+        None => None,
+        Some(Value::String(k)) if crate::keys::check_kid(k).is_ok() => Some(k.clone()),
+        Some(_) => return Err(Rejection::BadHeader("kid must be a string of 1 to 256 printable characters")),
+    };
+    match header.get("typ") {
+        None => {}
+        Some(Value::String(t)) if typ_accepted(t) => {}
+        Some(_) => return Err(Rejection::BadHeader("typ is not JWT or at+jwt")),
+    }
+    Ok((alg, kid))
+}
+
+// RFC 7515 §4.1.9 media types compare case-insensitively, with an optional "application/".
+fn typ_accepted(typ: &str) -> bool {
+    let t = typ.to_ascii_lowercase();
+    let t = t.strip_prefix("application/").unwrap_or(&t);
+    t == "jwt" || t == "at+jwt"
+}
+
+/// Verifies the signature with `key` (whose algorithm must equal the token's), then the claims.
+pub fn verify(parsed: &ParsedToken<'_>, key: &VerifyingKey, policy: &Policy, now: i64) -> Result<Identity, Rejection> {
+    if parsed.alg != key.alg {
+        return Err(Rejection::AlgorithmMismatch {
+            token: alg_name(parsed.alg).into(),
+            key: alg_name(key.alg).into(),
+        });
+    }
+    provider::install();
+    if URL_SAFE_NO_PAD.decode(parsed.signature).is_err() {
+        return Err(Rejection::BadEncoding("signature"));
+    }
+    let ok = jsonwebtoken::crypto::verify(parsed.signature, parsed.signing_input.as_bytes(), &key.decoding, key.alg)
+        .unwrap_or(false);
+    if !ok {
+        return Err(Rejection::BadSignature);
+    }
+    let claims = decode_object(parsed.payload, "payload")?;
+    claims::check(claims, key.issuer.as_deref(), parsed.kid.as_deref(), policy, now)
+}

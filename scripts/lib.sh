@@ -1,0 +1,53 @@
+# Shared by scripts/demo.sh and scripts/test.sh: install what is missing, build, install.
+# Safe to run again: every step checks before it acts.
+
+PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+PGBIN=/usr/lib/postgresql/15/bin
+PGRX_VERSION=0.18.0
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+ensure_apt() {
+    local missing=()
+    for pkg in postgresql-15 postgresql-server-dev-15 postgresql-contrib libclang-dev clang sudo pgbouncer openssl; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing apt packages: ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    # Debian starts a cluster of its own on install; we use throw-away clusters instead.
+    if command -v pg_lsclusters >/dev/null && pg_lsclusters -h 2>/dev/null | grep -q online; then
+        pg_lsclusters -h | awk '$4=="online"{print $1, $2}' | while read -r v c; do pg_ctlcluster "$v" "$c" stop || true; done
+    fi
+}
+
+ensure_rust_tools() {
+    export PATH="$HOME/.cargo/bin:$PATH"
+    if ! cargo pgrx --version 2>/dev/null | grep -q "$PGRX_VERSION"; then
+        log "installing cargo-pgrx $PGRX_VERSION (takes a few minutes)"
+        cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
+    fi
+    if [ ! -f "$HOME/.pgrx/config.toml" ] || ! grep -q "pg15" "$HOME/.pgrx/config.toml"; then
+        cargo pgrx init --pg15 "$PG_CONFIG" >/dev/null
+    fi
+}
+
+ensure_python() {
+    if ! python3 -c 'import jwt, cryptography, psycopg' 2>/dev/null; then
+        log "installing Python test dependencies (PyJWT, cryptography, psycopg)"
+        python3 -m pip install --quiet --disable-pip-version-check "PyJWT[crypto]>=2.8" "cryptography>=42" "psycopg[binary]>=3.1"
+    fi
+}
+
+ensure_deps() {
+    ensure_apt
+    ensure_rust_tools
+    ensure_python
+}
+
+install_extension() {
+    log "building and installing pg_jwt_guard (release)"
+    cargo pgrx install --release --pg-config "$PG_CONFIG" >/dev/null
+}

@@ -1,0 +1,92 @@
+//! Who we are running as, and where switching identity would be unsafe.
+
+use crate::errors::GuardError;
+use pgrx::pg_sys;
+use std::ffi::CString;
+
+/// The current user id and security context, as saved and restored by Postgres itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserContext {
+    pub user: pg_sys::Oid,
+    pub sec: i32,
+}
+
+pub fn current() -> UserContext {
+    let (mut user, mut sec) = (pg_sys::InvalidOid, 0);
+    // SAFETY: plain getter of backend globals.
+    unsafe { pg_sys::GetUserIdAndSecContext(&mut user, &mut sec) };
+    UserContext { user, sec }
+}
+
+pub fn switch_to(ctx: UserContext) {
+    // SAFETY: plain setter of backend globals; Postgres restores them on (sub)transaction abort.
+    unsafe { pg_sys::SetUserIdAndSecContext(ctx.user, ctx.sec) };
+}
+
+/// Refuses places where a switched user would not stick or would leak: SECURITY DEFINER
+/// functions, security-restricted operations, parallel workers, functions with SET clauses.
+pub fn refuse_unsafe() -> Result<(), GuardError> {
+    // SAFETY: reads of backend state.
+    let (restricted, local_change, worker) = unsafe {
+        (pg_sys::InSecurityRestrictedOperation(), pg_sys::InLocalUserIdChange(), pg_sys::ParallelWorkerNumber >= 0)
+    };
+    if worker {
+        return Err(GuardError::Context("authenticate() cannot run in a parallel worker"));
+    }
+    if restricted {
+        return Err(GuardError::Context("authenticate() cannot run inside a security-restricted operation"));
+    }
+    if local_change {
+        return Err(GuardError::Context("authenticate() cannot run inside a SECURITY DEFINER function"));
+    }
+    if !guc_level_matches_transaction() {
+        return Err(GuardError::Context("authenticate() cannot run inside a function with SET clauses"));
+    }
+    Ok(())
+}
+
+// Settings made in a function with SET clauses are undone when it returns, the user id is not:
+// the claims would vanish while the role stayed. Outside such functions the GUC nest level
+// equals the transaction nest level.
+fn guc_level_matches_transaction() -> bool {
+    // SAFETY: opening and at once closing an empty GUC nest level changes nothing.
+    unsafe {
+        let probe = pg_sys::NewGUCNestLevel();
+        pg_sys::AtEOXact_GUC(true, probe);
+        probe - 1 == pg_sys::GetCurrentTransactionNestLevel()
+    }
+}
+
+/// Runs `f` as the bootstrap superuser with a pinned search_path, for reading the key store
+/// and the catalogs. Postgres restores user and settings if `f` raises.
+pub fn as_superuser<R>(f: impl FnOnce() -> R) -> R {
+    let saved = current();
+    // SAFETY: GUC nest levels and user switches are paired below; an error unwinds through
+    // (sub)transaction abort, which undoes both.
+    let level = unsafe {
+        let level = pg_sys::NewGUCNestLevel();
+        let path = CString::new("pg_catalog, pg_temp").unwrap();
+        pg_sys::set_config_option(
+            c"search_path".as_ptr(),
+            path.as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            0,
+            false,
+        );
+        pg_sys::SetUserIdAndSecContext(
+            pg_sys::Oid::from(pg_sys::BOOTSTRAP_SUPERUSERID),
+            saved.sec | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32 | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
+        );
+        level
+    };
+    let out = f();
+    // SAFETY: undoes exactly what was done above.
+    unsafe {
+        pg_sys::AtEOXact_GUC(true, level);
+    }
+    switch_to(saved);
+    out
+}

@@ -1,0 +1,98 @@
+//! Errors are values until the SQL boundary; here each becomes one ereport with its SQLSTATE.
+
+use jwt_guard_core::roles::RoleRefusal;
+use jwt_guard_core::{KeyError, Rejection};
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::{PgLogLevel, PgSqlErrorCode};
+
+#[derive(Debug)]
+pub enum GuardError {
+    /// The token was refused (28000).
+    Token(Rejection),
+    /// The token's role may not be assumed (42501).
+    Role(String),
+    /// Called where switching identity is unsafe (42501).
+    Context(&'static str),
+    /// Bad key material or key set (22023).
+    Key(KeyError),
+    /// A setting holds an unusable value (22023).
+    Setting(String),
+    /// The library was not preloaded (55000).
+    NotPreloaded,
+}
+
+impl From<Rejection> for GuardError {
+    fn from(r: Rejection) -> Self {
+        GuardError::Token(r)
+    }
+}
+
+impl From<KeyError> for GuardError {
+    fn from(k: KeyError) -> Self {
+        GuardError::Key(k)
+    }
+}
+
+impl From<RoleRefusal> for GuardError {
+    fn from(r: RoleRefusal) -> Self {
+        GuardError::Role(r.to_string())
+    }
+}
+
+impl GuardError {
+    fn sqlstate(&self) -> PgSqlErrorCode {
+        match self {
+            GuardError::Token(_) => PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+            GuardError::Role(_) | GuardError::Context(_) => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            GuardError::Key(_) | GuardError::Setting(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            GuardError::NotPreloaded => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            GuardError::Token(r) => format!("pg_jwt_guard: token rejected: {r}"),
+            GuardError::Role(m) => format!("pg_jwt_guard: {m}"),
+            GuardError::Context(m) => format!("pg_jwt_guard: {m}"),
+            GuardError::Key(k) => format!("pg_jwt_guard: {k}"),
+            GuardError::Setting(m) => format!("pg_jwt_guard: {m}"),
+            GuardError::NotPreloaded => {
+                "pg_jwt_guard: the library must be loaded through shared_preload_libraries".into()
+            }
+        }
+    }
+
+    fn hint(&self) -> Option<&'static str> {
+        match self {
+            GuardError::NotPreloaded => {
+                Some("Add pg_jwt_guard to shared_preload_libraries in postgresql.conf and restart the server.")
+            }
+            GuardError::Token(Rejection::BadCharacters) => Some("Pass the bare token, without a \"Bearer \" prefix."),
+            _ => None,
+        }
+    }
+
+    /// Raises the error; never returns.
+    pub fn raise(self) -> ! {
+        let mut report = ErrorReport::new(self.sqlstate(), self.message(), "pg_jwt_guard");
+        if let Some(h) = self.hint() {
+            report = report.set_hint(h);
+        }
+        report.report(PgLogLevel::ERROR);
+        unreachable!("ERROR does not return")
+    }
+}
+
+/// Unwraps a result at the SQL boundary.
+pub trait OrRaise<T> {
+    fn or_raise(self) -> T;
+}
+
+impl<T, E: Into<GuardError>> OrRaise<T> for Result<T, E> {
+    fn or_raise(self) -> T {
+        match self {
+            Ok(v) => v,
+            Err(e) => e.into().raise(),
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! The per-transaction identity.
+//!
+//! The verified identity is carried in the setting `pg_jwt_guard.identity`, set with
+//! transaction-local scope. That gives three properties for free: Postgres undoes it at
+//! COMMIT, ROLLBACK and ROLLBACK TO SAVEPOINT exactly when it undoes the user id; it is
+//! copied into parallel workers; and its check hook refuses every write that does not come
+//! from this module. Accessors read a parsed copy that is refreshed only when the setting
+//! changes (the assign hook bumps a generation counter), so no call parses JSON.
+
+use crate::context::{self, UserContext};
+use crate::errors::GuardError;
+use jwt_guard_core::Identity;
+use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
+use pgrx::pg_sys;
+use std::cell::{Cell, RefCell};
+use std::ffi::{c_char, c_void, CString};
+use std::rc::Rc;
+
+static CARRIER: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+const CARRIER_NAME: &std::ffi::CStr = c"pg_jwt_guard.identity";
+
+thread_local! {
+    /// True only while this module writes the carrier.
+    static WRITING: Cell<bool> = const { Cell::new(false) };
+    /// Bumped by the assign hook on every change of the carrier, including undo.
+    static GENERATION: Cell<u64> = const { Cell::new(1) };
+    /// The parsed carrier and the generation it belongs to.
+    static CACHE: RefCell<(u64, Option<Rc<Identity>>)> = const { RefCell::new((0, None)) };
+    /// The user to return to at COMMIT, saved by the first switch of the transaction.
+    static BASE_USER: Cell<Option<UserContext>> = const { Cell::new(None) };
+}
+
+pub fn init() {
+    let flags = GucFlags::NO_SHOW_ALL
+        | GucFlags::NO_RESET_ALL
+        | GucFlags::DISALLOW_IN_FILE
+        | GucFlags::DISALLOW_IN_AUTO_FILE
+        | GucFlags::SUPERUSER_ONLY;
+    // SAFETY: hooks are extern fns with the expected signatures that cannot panic.
+    unsafe {
+        GucRegistry::define_string_guc_with_hooks(
+            CARRIER_NAME,
+            c"Internal: the verified identity of this transaction. Written only by pg_jwt_guard.",
+            c"",
+            &CARRIER,
+            GucContext::Suset,
+            flags,
+            Some(check_carrier),
+            Some(assign_carrier),
+            None,
+        );
+        pg_sys::MarkGUCPrefixReserved(c"pg_jwt_guard".as_ptr());
+        pg_sys::RegisterXactCallback(Some(on_xact_event), std::ptr::null_mut());
+    }
+}
+
+/// Refuses every write that is not ours: SET, set_config, ALTER ROLE/DATABASE SET, function
+/// SET clauses. Parallel workers restoring the leader's value and the boot value pass.
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn check_carrier(newval: *mut *mut c_char, _extra: *mut *mut c_void, source: pg_sys::GucSource::Type) -> bool {
+    // SAFETY: reads of a backend global and of the string Postgres hands us.
+    let restoring_worker = unsafe { pg_sys::InitializingParallelWorker };
+    let empty = unsafe { (*newval).is_null() || **newval == 0 };
+    if WRITING.get() || restoring_worker || (source == pg_sys::GucSource::PGC_S_DEFAULT && empty) {
+        return true;
+    }
+    // SAFETY: sets the SQLSTATE of the error Postgres raises for this refusal.
+    unsafe { pg_sys::GUC_check_errcode(pgrx::PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE as i32) };
+    crate::settings::set_check_detail("pg_jwt_guard.identity is written only by jwt_guard.authenticate().");
+    false
+}
+
+unsafe extern "C-unwind" fn assign_carrier(_newval: *const c_char, _extra: *mut c_void) {
+    GENERATION.set(GENERATION.get().wrapping_add(1));
+}
+
+/// The identity of this transaction, if any.
+pub fn current() -> Option<Rc<Identity>> {
+    let generation = GENERATION.get();
+    CACHE.with_borrow_mut(|(cached_gen, cached)| {
+        if *cached_gen != generation {
+            *cached = parse_carrier();
+            *cached_gen = generation;
+        }
+        cached.clone()
+    })
+}
+
+fn parse_carrier() -> Option<Rc<Identity>> {
+    let text = CARRIER.get()?;
+    let bytes = text.as_bytes();
+    if bytes.is_empty() {
+        return None;
+    }
+    // Written by us; a value that does not parse means no identity (fail closed).
+    serde_json::from_slice::<Identity>(bytes).ok().map(Rc::new)
+}
+
+fn write_carrier(value: &str) -> Result<(), GuardError> {
+    let value = CString::new(value).map_err(|_| GuardError::Token(jwt_guard_core::Rejection::NulInString))?;
+    WRITING.set(true);
+    // SAFETY: a transaction-local set of our own setting; errors unwind past the flag reset,
+    // so the flag is cleared again below and at transaction end.
+    unsafe {
+        pg_sys::set_config_option(
+            CARRIER_NAME.as_ptr(),
+            value.as_ptr(),
+            pg_sys::GucContext::PGC_SUSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_LOCAL,
+            true,
+            0,
+            false,
+        );
+    }
+    WRITING.set(false);
+    Ok(())
+}
+
+/// Makes `identity` (as `role`) the identity of this transaction: claims first, then the
+/// user id, so an error leaves neither changed.
+pub fn apply(identity: Identity, role: pg_sys::Oid) -> Result<Rc<Identity>, GuardError> {
+    let serialized = serde_json::to_string(&identity)
+        .map_err(|_| GuardError::Setting("identity could not be serialized".into()))?;
+    let now = context::current();
+    if BASE_USER.get().is_none() {
+        BASE_USER.set(Some(now));
+    }
+    write_carrier(&serialized)?;
+    let identity = Rc::new(identity);
+    CACHE.set((GENERATION.get(), Some(identity.clone())));
+    context::switch_to(UserContext { user: role, sec: now.sec });
+    Ok(identity)
+}
+
+/// Drops the identity now; the user returns to the one the transaction started with.
+pub fn clear() -> Result<(), GuardError> {
+    if current().is_some() {
+        write_carrier("")?;
+    }
+    if let Some(base) = BASE_USER.get() {
+        context::switch_to(UserContext { user: base.user, sec: context::current().sec });
+    }
+    Ok(())
+}
+
+/// At COMMIT Postgres keeps the user id we set, so we restore it; at ABORT Postgres already
+/// restored it. Either way the carrier setting is undone by Postgres.
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn on_xact_event(event: pg_sys::XactEvent::Type, _arg: *mut c_void) {
+    use pg_sys::XactEvent::*;
+    let ended = matches!(event, XACT_EVENT_COMMIT | XACT_EVENT_PARALLEL_COMMIT | XACT_EVENT_PREPARE);
+    let aborted = matches!(event, XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT);
+    if ended {
+        if let Some(base) = BASE_USER.take() {
+            context::switch_to(base);
+        }
+    }
+    if ended || aborted {
+        BASE_USER.set(None);
+        WRITING.set(false);
+    }
+}

@@ -1,0 +1,33 @@
+//! pg_jwt_guard: PostgreSQL as the enforcement point for JWT-authenticated access.
+//!
+//! This file wires the modules together; the logic lives in the modules it names.
+
+use pgrx::prelude::*;
+
+mod accessors;
+mod context;
+mod errors;
+mod functions;
+mod identity;
+mod keystore;
+mod preload;
+mod role_checks;
+mod settings;
+
+::pgrx::pg_module_magic!(name, version);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    preload::record();
+    settings::define();
+    identity::init();
+    jwt_guard_core::provider::install();
+}
+
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec!["shared_preload_libraries = 'pg_jwt_guard'"]
+    }
+}

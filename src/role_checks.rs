@@ -1,0 +1,51 @@
+//! Catalog checks on the role a token asks for. The allow-list is the only thing between a
+//! signed token and a role (the switch needs no membership), so a listed role is still
+//! refused when it, or any role it belongs to, holds a dangerous attribute or power.
+
+use crate::context;
+use crate::errors::GuardError;
+use jwt_guard_core::error::printable;
+use pgrx::prelude::*;
+use std::ffi::CString;
+
+/// Returns the role's OID if it exists and may be assumed.
+pub fn resolve(name: &str) -> Result<pg_sys::Oid, GuardError> {
+    let cname = CString::new(name).map_err(|_| GuardError::Role("role name contains NUL".into()))?;
+    // SAFETY: catalog lookup by exact name; missing_ok returns InvalidOid instead of raising.
+    let oid = unsafe { pg_sys::get_role_oid(cname.as_ptr(), true) };
+    if oid == pg_sys::InvalidOid {
+        return Err(GuardError::Role(format!("role \"{}\" does not exist", printable(name))));
+    }
+    match context::as_superuser(|| danger(oid)) {
+        None => Ok(oid),
+        Some(why) => Err(GuardError::Role(format!("role \"{}\" may not be assumed: {why}", printable(name)))),
+    }
+}
+
+// One query over the role and every role it is a member of, directly or not.
+const DANGER: &str = r#"
+SELECT why FROM (SELECT CASE
+  WHEN m.rolsuper THEN 'it is or belongs to a superuser role'
+  WHEN m.rolbypassrls THEN 'it is or belongs to a role with BYPASSRLS'
+  WHEN m.rolcreaterole THEN 'it is or belongs to a role with CREATEROLE'
+  WHEN m.rolcreatedb THEN 'it is or belongs to a role with CREATEDB'
+  WHEN m.rolreplication THEN 'it is or belongs to a role with REPLICATION'
+  WHEN m.rolname ~ '^pg_' AND m.rolname <> 'pg_database_owner' THEN 'it belongs to the predefined role ' || m.rolname
+  WHEN EXISTS (SELECT 1 FROM pg_database d WHERE d.datname = current_database() AND d.datdba = m.oid)
+    THEN 'it is or belongs to the owner of this database'
+  WHEN EXISTS (SELECT 1 FROM pg_extension e WHERE e.extname = 'pg_jwt_guard' AND e.extowner = m.oid)
+    THEN 'it is or belongs to the owner of pg_jwt_guard'
+  WHEN m.oid = session_user::regrole::oid THEN 'it is or belongs to the login role of this session'
+  WHEN EXISTS (SELECT 1 FROM pg_class c WHERE c.relowner = m.oid AND c.relrowsecurity AND NOT c.relforcerowsecurity)
+    THEN 'it owns a table whose row level security is not forced'
+END AS why, m.rolsuper
+  FROM pg_roles m
+  WHERE pg_has_role($1, m.oid, 'MEMBER')) AS q
+WHERE why IS NOT NULL
+ORDER BY rolsuper DESC
+LIMIT 1
+"#;
+
+fn danger(role: pg_sys::Oid) -> Option<String> {
+    Spi::get_one_with_args::<String>(DANGER, &[role.into()]).ok().flatten()
+}

@@ -1,0 +1,173 @@
+//! The `pg_jwt_guard.*` settings. All are superuser-only (or reload-only), so no client can
+//! loosen them; the role allow-list is validated when it is set.
+
+use crate::errors::GuardError;
+use jwt_guard_core::policy::split_list;
+use jwt_guard_core::{roles, Policy};
+use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
+use pgrx::pg_sys;
+use std::ffi::{c_char, c_void, CStr, CString};
+
+pub static ISSUERS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static AUDIENCE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static LEEWAY: GucSetting<i32> = GucSetting::<i32>::new(30);
+pub static MAX_LIFETIME: GucSetting<i32> = GucSetting::<i32>::new(3600);
+pub static MAX_TOKEN_BYTES: GucSetting<i32> = GucSetting::<i32>::new(8192);
+pub static ROLE_CLAIM: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"role"));
+pub static ALLOWED_ROLES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static DEFAULT_ROLE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static TENANT_CLAIM: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"tenant_id"));
+pub static AUDIT_LOG: GucSetting<bool> = GucSetting::<bool>::new(true);
+
+fn text(setting: &GucSetting<Option<CString>>) -> String {
+    setting.get().map(|c| c.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// The verification policy as configured now.
+pub fn policy() -> Policy {
+    Policy {
+        issuers: split_list(&text(&ISSUERS)),
+        audience: split_list(&text(&AUDIENCE)),
+        leeway: LEEWAY.get().max(0) as u64,
+        max_lifetime: MAX_LIFETIME.get().max(1) as u64,
+        max_token_bytes: MAX_TOKEN_BYTES.get().max(1) as usize,
+        role_claim: text(&ROLE_CLAIM),
+        tenant_claim: text(&TENANT_CLAIM),
+    }
+}
+
+pub fn allowed_roles() -> Result<Vec<String>, GuardError> {
+    roles::parse_allowed(&text(&ALLOWED_ROLES)).map_err(|e| GuardError::Setting(format!("pg_jwt_guard.allowed_roles: {e}")))
+}
+
+pub fn default_role() -> Option<String> {
+    Some(text(&DEFAULT_ROLE)).filter(|r| !r.is_empty())
+}
+
+pub fn audit_log() -> bool {
+    AUDIT_LOG.get()
+}
+
+/// Refuses an allow-list or default role that names a reserved or malformed role.
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn check_role_list(newval: *mut *mut c_char, _extra: *mut *mut c_void, _source: pg_sys::GucSource::Type) -> bool {
+    // SAFETY: Postgres passes a valid pointer to a NUL-terminated string or NULL.
+    let value = unsafe { (*newval).as_ref().map(|p| CStr::from_ptr(p).to_string_lossy().into_owned()) };
+    match roles::parse_allowed(value.as_deref().unwrap_or("")) {
+        Ok(_) => true,
+        Err(e) => {
+            set_check_detail(&e.to_string());
+            false
+        }
+    }
+}
+
+/// Puts a reason into the "invalid value for parameter" error Postgres raises.
+pub fn set_check_detail(detail: &str) {
+    let detail = CString::new(detail.replace('\0', "")).unwrap_or_default();
+    // SAFETY: GUC_check_errdetail_string is read by the GUC machinery right after the
+    // check hook returns; pstrdup copies into the current memory context as it expects.
+    unsafe {
+        pg_sys::GUC_check_errdetail_string = pg_sys::pstrdup(detail.as_ptr());
+    }
+}
+
+pub fn define() {
+
+    let flags = GucFlags::default();
+    GucRegistry::define_string_guc(
+        c"pg_jwt_guard.issuers",
+        c"Accepted iss values, comma-separated, compared exactly.",
+        c"Empty: only keys registered with their own issuer can verify tokens.",
+        &ISSUERS,
+        GucContext::Suset,
+        flags,
+    );
+    GucRegistry::define_string_guc(
+        c"pg_jwt_guard.audience",
+        c"Accepted aud values, comma-separated. When set, tokens must carry a matching aud.",
+        c"Empty: tokens that carry aud are refused.",
+        &AUDIENCE,
+        GucContext::Suset,
+        flags,
+    );
+    GucRegistry::define_int_guc(
+        c"pg_jwt_guard.leeway",
+        c"Clock skew allowed on exp, nbf and iat.",
+        c"",
+        &LEEWAY,
+        0,
+        300,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"pg_jwt_guard.max_lifetime",
+        c"Longest accepted token lifetime (exp - iat and exp - now).",
+        c"Tokens without exp are always refused.",
+        &MAX_LIFETIME,
+        1,
+        30 * 86_400,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"pg_jwt_guard.max_token_bytes",
+        c"Largest token accepted, checked before any parsing.",
+        c"",
+        &MAX_TOKEN_BYTES,
+        256,
+        1_048_576,
+        GucContext::Suset,
+        GucFlags::UNIT_BYTE,
+    );
+    GucRegistry::define_string_guc(
+        c"pg_jwt_guard.role_claim",
+        c"Claim that names the database role; a name starting with / is a JSON Pointer.",
+        c"",
+        &ROLE_CLAIM,
+        GucContext::Suset,
+        flags,
+    );
+    GucRegistry::define_string_guc(
+        c"pg_jwt_guard.tenant_claim",
+        c"Claim returned by jwt_guard.tenant(); a name starting with / is a JSON Pointer.",
+        c"",
+        &TENANT_CLAIM,
+        GucContext::Suset,
+        flags,
+    );
+    // SAFETY: the check hook is a pg_guard'ed extern fn with the signature Postgres expects.
+    unsafe {
+        GucRegistry::define_string_guc_with_hooks(
+            c"pg_jwt_guard.allowed_roles",
+            c"Roles a token may assume, comma-separated, matched exactly.",
+            c"Roles with dangerous attributes or memberships are refused even when listed.",
+            &ALLOWED_ROLES,
+            GucContext::Suset,
+            flags,
+            Some(check_role_list),
+            None,
+            None,
+        );
+        GucRegistry::define_string_guc_with_hooks(
+            c"pg_jwt_guard.default_role",
+            c"Role for tokens without a role claim; empty refuses such tokens.",
+            c"It must also be listed in pg_jwt_guard.allowed_roles.",
+            &DEFAULT_ROLE,
+            GucContext::Suset,
+            flags,
+            Some(check_role_list),
+            None,
+            None,
+        );
+    }
+    GucRegistry::define_bool_guc(
+        c"pg_jwt_guard.audit_log",
+        c"Log every identity switch (role, sub, kid, jti; never the token) at LOG level.",
+        c"",
+        &AUDIT_LOG,
+        GucContext::Suset,
+        flags,
+    );
+}

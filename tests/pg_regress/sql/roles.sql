@@ -1,0 +1,69 @@
+-- The role claim (threats.md §2.4): allow-list, then the catalog. Every role below except
+-- app_user and app_reader is listed in pg_jwt_guard.allowed_roles and must still be refused.
+\set VERBOSITY terse
+\c - authenticator
+SHOW pg_jwt_guard.allowed_roles;
+\getenv tok_superuser TOK_ROLE_SUPERUSER
+\getenv tok_postgres TOK_ROLE_POSTGRES
+\getenv tok_bypassrls TOK_ROLE_BYPASSRLS
+\getenv tok_createrole TOK_ROLE_CREATEROLE
+\getenv tok_createdb TOK_ROLE_CREATEDB
+\getenv tok_replication TOK_ROLE_REPLICATION
+\getenv tok_monitor TOK_ROLE_MONITOR_MEMBER
+\getenv tok_bypass_member TOK_ROLE_BYPASS_MEMBER
+\getenv tok_table_owner TOK_ROLE_TABLE_OWNER
+\getenv tok_login TOK_ROLE_LOGIN
+\getenv tok_unlisted TOK_ROLE_UNLISTED
+\getenv tok_missing TOK_ROLE_MISSING
+\getenv tok_none TOK_ROLE_NONE
+\getenv tok_public TOK_ROLE_PUBLIC
+\getenv tok_case TOK_ROLE_CASE
+\getenv tok_injection TOK_ROLE_INJECTION
+\getenv tok_long TOK_ROLE_LONG
+\getenv tok_number TOK_ROLE_NUMBER
+\getenv tok_array TOK_ROLE_ARRAY
+\getenv tok_nul TOK_ROLE_NUL
+\getenv tok_pg TOK_ROLE_PG
+\getenv tok_no_role TOK_NO_ROLE
+\getenv tok_reader TOK_READER_ACME
+SELECT t.auth(:'tok_superuser');
+SELECT t.auth(:'tok_postgres');
+SELECT t.auth(:'tok_bypassrls');
+SELECT t.auth(:'tok_createrole');
+SELECT t.auth(:'tok_createdb');
+SELECT t.auth(:'tok_replication');
+SELECT t.auth(:'tok_monitor');
+SELECT t.auth(:'tok_bypass_member');
+SELECT t.auth(:'tok_table_owner');
+SELECT t.auth(:'tok_login');
+SELECT t.auth(:'tok_unlisted');
+SELECT t.auth(:'tok_missing');
+SELECT t.auth(:'tok_none');
+SELECT t.auth(:'tok_public');
+SELECT t.auth(:'tok_case');
+SELECT t.auth(:'tok_injection');
+SELECT t.auth(:'tok_long');
+SELECT t.auth(:'tok_number');
+SELECT t.auth(:'tok_array');
+SELECT t.auth(:'tok_nul');
+SELECT t.auth(:'tok_pg');
+-- No role claim and no default_role: refused.
+SELECT t.auth(:'tok_no_role');
+-- An allowed role works; the login role is a member of none of them.
+SELECT t.auth(:'tok_reader');
+SELECT count(*) AS memberships FROM pg_auth_members WHERE member = 'authenticator'::regrole;
+-- The settings cannot be loosened by the login role.
+SELECT t.try($$SET pg_jwt_guard.allowed_roles = 'postgres'$$);
+SELECT t.try($$SELECT set_config('pg_jwt_guard.default_role', 'app_user', false)$$);
+SELECT t.try($$SET pg_jwt_guard.issuers = 'https://evil.test'$$);
+SELECT t.try($$SET pg_jwt_guard.max_lifetime = 999999$$);
+-- default_role applies to tokens without a role claim (set here as superuser).
+\c - postgres
+ALTER ROLE authenticator SET pg_jwt_guard.default_role = 'app_reader';
+SELECT t.try($$SET pg_jwt_guard.allowed_roles = 'app_user, "postgres'$$);
+SELECT t.try($$SET pg_jwt_guard.default_role = 'pg_monitor'$$);
+\c - authenticator
+SHOW pg_jwt_guard.default_role;
+SELECT t.auth(:'tok_no_role');
+\c - postgres
+ALTER ROLE authenticator RESET pg_jwt_guard.default_role;

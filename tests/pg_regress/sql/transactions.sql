@@ -1,0 +1,91 @@
+-- Role and claims change together and end with the transaction (COMMIT, ROLLBACK,
+-- ROLLBACK TO SAVEPOINT), as a pooled connection needs.
+\set VERBOSITY terse
+\c - authenticator
+\getenv tok_acme TOK_TENANT_ACME
+\getenv tok_globex TOK_TENANT_GLOBEX
+\getenv tok_expired TOK_EXPIRED
+-- COMMIT clears.
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_acme') ->> 'sub' AS sub;
+SELECT current_user, jwt_guard.sub(), jwt_guard.tenant(), jwt_guard.is_authenticated();
+SELECT count(*) FROM orders;
+COMMIT;
+SELECT current_user, jwt_guard.sub(), jwt_guard.tenant(), jwt_guard.is_authenticated();
+SELECT t.try('SELECT count(*) FROM orders');
+-- ROLLBACK clears.
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_acme') ->> 'sub' AS sub;
+ROLLBACK;
+SELECT current_user, jwt_guard.sub(), jwt_guard.is_authenticated();
+-- An error aborts the transaction; afterwards nothing is left.
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_acme') ->> 'sub' AS sub;
+SELECT 1 / 0;
+ROLLBACK;
+SELECT current_user, jwt_guard.sub(), jwt_guard.is_authenticated();
+-- ROLLBACK TO SAVEPOINT undoes role and claims together.
+BEGIN;
+SAVEPOINT s1;
+SELECT jwt_guard.authenticate(:'tok_acme') ->> 'sub' AS sub;
+SELECT current_user, jwt_guard.sub();
+ROLLBACK TO SAVEPOINT s1;
+SELECT current_user, jwt_guard.sub(), jwt_guard.is_authenticated();
+COMMIT;
+-- Nested: A outside, B inside a savepoint; rolling back returns to A, entirely.
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_acme') ->> 'sub' AS sub;
+SAVEPOINT s2;
+SELECT jwt_guard.authenticate(:'tok_globex') ->> 'sub' AS sub;
+SELECT current_user, jwt_guard.sub(), jwt_guard.tenant(), count(*) FROM orders;
+ROLLBACK TO SAVEPOINT s2;
+SELECT current_user, jwt_guard.sub(), jwt_guard.tenant(), count(*) FROM orders;
+RELEASE SAVEPOINT s2;
+COMMIT;
+SELECT current_user, jwt_guard.sub();
+-- Re-authenticating replaces the whole identity, never a union.
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_acme') ->> 'sub' AS sub;
+SELECT jwt_guard.authenticate(:'tok_globex') ->> 'sub' AS sub;
+SELECT jwt_guard.sub(), jwt_guard.tenant(), jwt_guard.has_scope('orders:write') AS write_scope;
+SELECT DISTINCT tenant_id FROM orders;
+COMMIT;
+-- A failed authenticate leaves the previous identity untouched.
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_acme') ->> 'sub' AS sub;
+SAVEPOINT s3;
+SELECT jwt_guard.authenticate(:'tok_expired');
+ROLLBACK TO SAVEPOINT s3;
+SELECT current_user, jwt_guard.sub();
+COMMIT;
+-- reset() drops the identity at once.
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_acme') ->> 'sub' AS sub;
+SELECT jwt_guard.reset();
+SELECT current_user, jwt_guard.sub(), jwt_guard.is_authenticated();
+SELECT t.try('SELECT count(*) FROM orders');
+COMMIT;
+-- In autocommit the identity lasts one statement.
+SELECT jwt_guard.authenticate(:'tok_acme') ->> 'sub' AS sub;
+SELECT current_user, jwt_guard.sub();
+-- Several statements in one query string share one implicit transaction.
+SELECT jwt_guard.authenticate(:'tok_globex') IS NOT NULL AS ok \; SELECT current_user, jwt_guard.tenant();
+SELECT current_user, jwt_guard.tenant();
+-- plpgsql exception block around a failing authenticate: consistent state.
+DO $$
+BEGIN
+    PERFORM jwt_guard.authenticate('x.y.z');
+EXCEPTION WHEN others THEN
+    RAISE NOTICE 'caught %', SQLSTATE;
+END $$;
+SELECT current_user, jwt_guard.is_authenticated();
+-- Where a switched user would not stick, authenticate refuses.
+\c - postgres
+CREATE FUNCTION t.definer_auth(tok text) RETURNS text LANGUAGE plpgsql SECURITY DEFINER AS $$
+BEGIN PERFORM jwt_guard.authenticate(tok); RETURN current_user; END $$;
+CREATE FUNCTION t.set_clause_auth(tok text) RETURNS text LANGUAGE plpgsql SET work_mem = '8MB' AS $$
+BEGIN PERFORM jwt_guard.authenticate(tok); RETURN current_user; END $$;
+\c - authenticator
+SELECT t.try(format('SELECT t.definer_auth(%L)', :'tok_acme'));
+SELECT t.try(format('SELECT t.set_clause_auth(%L)', :'tok_acme'));
+SELECT current_user, jwt_guard.is_authenticated();

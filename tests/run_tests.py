@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Runs the pg_regress suites against a throw-away PostgreSQL 15 with pg_jwt_guard preloaded,
+then the scenario checks that need more than one psql session, and prints one closing line:
+`N passed, N failed` (core test counts passed in by scripts/test.sh are added in).
+
+Keys and tokens are minted fresh by tests/tools/fixtures.py (PyJWT) and handed to psql as
+environment variables, so the suites never contain a token.
+"""
+
+import argparse
+import os
+import pwd
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "tools"))
+import fixtures  # noqa: E402
+import scenarios  # noqa: E402
+
+PGBIN = "/usr/lib/postgresql/15/bin"
+PGXS = subprocess.run([f"{PGBIN}/pg_config", "--pgxs"], capture_output=True, text=True).stdout.strip()
+PG_REGRESS = os.path.join(os.path.dirname(PGXS), "..", "test", "regress", "pg_regress")
+SUITE = os.path.join(HERE, "pg_regress")
+
+CONFIG = """
+shared_preload_libraries = 'pg_jwt_guard'
+pg_jwt_guard.issuers = 'https://issuer.test'
+pg_jwt_guard.audience = 'orders-api'
+pg_jwt_guard.allowed_roles = 'app_user, app_reader, su_role, bypass_role, createrole_role, createdb_role, repl_role, monitor_member, bypass_member, table_owner, authenticator, ghost_role'
+max_worker_processes = 8
+max_parallel_workers = 4
+log_min_messages = warning
+"""
+
+
+def schedule():
+    with open(os.path.join(SUITE, "schedule")) as f:
+        return [line.split(":", 1)[1].split() for line in f if line.startswith("test:")]
+
+
+def run_regress(env):
+    work = tempfile.mkdtemp(prefix="jwt_guard_regress_")
+    shutil.copytree(os.path.join(SUITE, "sql"), os.path.join(work, "sql"))
+    shutil.copytree(os.path.join(SUITE, "expected"), os.path.join(work, "expected"))
+    shutil.copy(os.path.join(SUITE, "schedule"), work)
+    with open(os.path.join(work, "regress.conf"), "w") as f:
+        f.write(CONFIG)
+    pg = pwd.getpwnam("postgres")
+    for root, dirs, files in os.walk(work):
+        for name in dirs + files + ["."]:
+            os.chown(os.path.join(root, name), pg.pw_uid, pg.pw_gid)
+    cmd = ["runuser", "-u", "postgres", "--", PG_REGRESS,
+           f"--temp-instance={work}/instance", f"--temp-config={work}/regress.conf",
+           f"--bindir={PGBIN}", f"--inputdir={work}", f"--outputdir={work}",
+           f"--schedule={work}/schedule", "--dbname=jwt_guard_regress", "--port=58432"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    out = proc.stdout + proc.stderr
+    print(out)
+    passed = len(re.findall(r"^\s*(?:test\s+)?\S+\s+\.\.\. ok", out, re.M))
+    passed += len(re.findall(r"^ok \d+", out, re.M))
+    failed = len(re.findall(r"\.\.\. FAILED|^not ok \d+", out, re.M))
+    if proc.returncode != 0 and failed == 0:
+        failed = 1
+    diffs = os.path.join(work, "regression.diffs")
+    if os.path.exists(diffs):
+        shutil.copy(diffs, os.path.join(SUITE, "regression.diffs"))
+        print(f"differences: {os.path.join(SUITE, 'regression.diffs')}")
+    results = os.path.join(SUITE, "results")
+    shutil.rmtree(results, ignore_errors=True)
+    if os.path.isdir(os.path.join(work, "results")):
+        shutil.copytree(os.path.join(work, "results"), results)
+    return passed, failed
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--core-passed", type=int, default=0)
+    ap.add_argument("--core-failed", type=int, default=0)
+    ap.add_argument("--only", choices=["regress", "scenarios"], default=None)
+    args = ap.parse_args()
+
+    env = {k: v for k, v in os.environ.items() if k != "RUST_BACKTRACE"}
+    fixture_env, minters = fixtures.build()
+    env.update(fixture_env)
+
+    passed, failed = args.core_passed, args.core_failed
+    if args.only in (None, "regress"):
+        p, f = run_regress(env)
+        print(f"pg_regress: {p} passed, {f} failed")
+        passed, failed = passed + p, failed + f
+    if args.only in (None, "scenarios"):
+        p, f = scenarios.run_all(env, minters)
+        print(f"scenarios: {p} passed, {f} failed")
+        passed, failed = passed + p, failed + f
+    print(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

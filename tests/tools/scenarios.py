@@ -1,0 +1,188 @@
+"""Scenario checks that need their own cluster or several sessions at once:
+
+- P25: without shared_preload_libraries every function refuses with 55000;
+- retire_key in one session stops a token in another session that is already open;
+- concurrent clients of two tenants and unauthenticated clients never see each other's rows.
+
+Each check prints `ok`/`FAILED` with a reason; run_all returns (passed, failed).
+"""
+
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+
+import psycopg
+
+PGBIN = "/usr/lib/postgresql/15/bin"
+PORT = 58433
+
+
+class Cluster:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="jwt_guard_scenario_")
+        pg = pwd.getpwnam("postgres")
+        os.chown(self.dir, pg.pw_uid, pg.pw_gid)
+        self.data = os.path.join(self.dir, "data")
+        self._run([f"{PGBIN}/initdb", "-A", "trust", "-U", "postgres", "-D", self.data])
+
+    def _run(self, cmd):
+        env = {k: v for k, v in os.environ.items() if k != "RUST_BACKTRACE"}
+        subprocess.run(["runuser", "-u", "postgres", "--"] + cmd, check=True, env=env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def start(self, preload, extra=""):
+        conf = os.path.join(self.data, "pg_jwt_guard.conf")
+        with open(conf, "w") as f:
+            f.write(f"port = {PORT}\nunix_socket_directories = '{self.dir}'\nlisten_addresses = ''\n")
+            if preload:
+                f.write("shared_preload_libraries = 'pg_jwt_guard'\n")
+            f.write(extra)
+        with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
+            f.write("include_if_exists = 'pg_jwt_guard.conf'\n")
+        self._run([f"{PGBIN}/pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "log"), "-w", "start"])
+
+    def stop(self):
+        self._run([f"{PGBIN}/pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop"])
+
+    def connect(self, user="postgres", autocommit=True):
+        return psycopg.connect(host=self.dir, port=PORT, user=user, dbname="postgres", autocommit=autocommit)
+
+    def remove(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def sqlstate_of(conn, sql, params=()):
+    try:
+        conn.execute(sql, params)
+        return "ok", ""
+    except psycopg.Error as e:
+        if not conn.autocommit:
+            conn.rollback()
+        return e.sqlstate, str(e)
+
+
+CONFIG = """
+pg_jwt_guard.issuers = 'https://issuer.test'
+pg_jwt_guard.audience = 'orders-api'
+pg_jwt_guard.allowed_roles = 'app_user'
+"""
+
+
+def setup_db(c, env):
+    with c.connect() as conn:
+        conn.execute("CREATE EXTENSION pg_jwt_guard")
+        conn.execute("CREATE ROLE authenticator LOGIN NOINHERIT")
+        conn.execute("CREATE ROLE app_user NOLOGIN")
+        conn.execute("CREATE TABLE orders (id int PRIMARY KEY, tenant_id text NOT NULL)")
+        conn.execute("ALTER TABLE orders ENABLE ROW LEVEL SECURITY")
+        conn.execute("ALTER TABLE orders FORCE ROW LEVEL SECURITY")
+        conn.execute("CREATE POLICY p ON orders USING (tenant_id = jwt_guard.tenant())")
+        conn.execute("GRANT SELECT ON orders TO app_user")
+        conn.execute("INSERT INTO orders SELECT g, CASE WHEN g % 3 = 0 THEN 'globex' ELSE 'acme' END "
+                     "FROM generate_series(1, 300) g")
+        conn.execute("SELECT jwt_guard.add_key('test-es256', 'ES256', %s)", (env["KEY_ES256"],))
+        conn.execute("SELECT jwt_guard.add_key('retire-me', 'HS512', %s)", (env["KEY_HS512"],))
+
+
+def check_not_preloaded(c, env):
+    c.start(preload=False)
+    try:
+        with c.connect() as conn:
+            conn.execute("CREATE EXTENSION pg_jwt_guard")
+            results = [sqlstate_of(conn, "SELECT jwt_guard.tenant()"),
+                       sqlstate_of(conn, "SELECT jwt_guard.authenticate(%s)", (env["TOK_TENANT_ACME"],)),
+                       sqlstate_of(conn, "SELECT jwt_guard.add_key('k', 'HS256', repeat('k', 32))")]
+            conn.execute("DROP EXTENSION pg_jwt_guard")
+        states = [s for s, _ in results]
+        if states != ["55000"] * 3:
+            return f"expected 55000 three times, got {states}"
+        if "shared_preload_libraries" not in results[0][1]:
+            return f"message does not name shared_preload_libraries: {results[0][1]}"
+        return None
+    finally:
+        c.stop()
+
+
+def check_retire_across_sessions(c, env):
+    token = env["TOK_RETIRE_ME"]
+    with c.connect(user="authenticator") as a, c.connect() as admin:
+        first, _ = sqlstate_of(a, "SELECT jwt_guard.verify(%s)", (token,))
+        admin.execute("SELECT jwt_guard.retire_key('retire-me')")
+        second, message = sqlstate_of(a, "SELECT jwt_guard.verify(%s)", (token,))
+    if first != "ok":
+        return f"token should verify before retirement, got {first}"
+    if second != "28000" or "retired" not in message:
+        return f"open session still accepted a retired key: {second} {message}"
+    if token in message:
+        return "error message contains the token"
+    return None
+
+
+def check_concurrent_tenants(c, env, clients=8, per_client=60):
+    tokens = {"acme": env["TOK_TENANT_ACME"], "globex": env["TOK_TENANT_GLOBEX"], None: None}
+    expected = {"acme": 200, "globex": 100}
+    errors = []
+
+    def client(n):
+        try:
+            with c.connect(user="authenticator", autocommit=False) as conn:
+                for i in range(per_client):
+                    tenant = [None, "acme", "globex"][(n + i) % 3]
+                    with conn.transaction():
+                        if tenant:
+                            conn.execute("SELECT jwt_guard.authenticate(%s)", (tokens[tenant],))
+                        user, seen = conn.execute("SELECT current_user, jwt_guard.tenant()").fetchone()
+                        if tenant is None:
+                            if user != "authenticator" or seen is not None:
+                                errors.append(f"unauthenticated txn saw {user}/{seen}")
+                            continue
+                        rows = conn.execute("SELECT tenant_id, count(*) FROM orders GROUP BY 1").fetchall()
+                        if user != "app_user" or seen != tenant or rows != [(tenant, expected[tenant])]:
+                            errors.append(f"{tenant} txn saw {user}/{seen}/{rows}")
+        except Exception as e:  # noqa: BLE001 - any failure is a test failure
+            errors.append(f"client {n}: {e}")
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        return f"{len(errors)} leaks or errors, first: {errors[0]}"
+    return None
+
+
+def run_all(env, minters):
+    passed = failed = 0
+    c = Cluster()
+    try:
+        def report(name, fn, *args):
+            nonlocal passed, failed
+            started = time.time()
+            try:
+                problem = fn(*args)
+            except Exception as e:  # noqa: BLE001
+                problem = f"raised {e!r}"
+            took = time.time() - started
+            if problem is None:
+                passed += 1
+                print(f"scenario {name:32s} ... ok ({took:.1f} s)")
+            else:
+                failed += 1
+                print(f"scenario {name:32s} ... FAILED: {problem}")
+
+        report("not_preloaded", check_not_preloaded, c, env)
+        c.start(preload=True, extra=CONFIG)
+        try:
+            setup_db(c, env)
+            report("retire_key_across_sessions", check_retire_across_sessions, c, env)
+            report("concurrent_tenants", check_concurrent_tenants, c, env)
+        finally:
+            c.stop()
+    finally:
+        c.remove()
+    return passed, failed
