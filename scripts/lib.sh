@@ -17,10 +17,6 @@ ensure_apt() {
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
-    # Debian starts a cluster of its own on install; we use throw-away clusters instead.
-    if command -v pg_lsclusters >/dev/null && pg_lsclusters -h 2>/dev/null | grep -q online; then
-        pg_lsclusters -h | awk '$4=="online"{print $1, $2}' | while read -r v c; do pg_ctlcluster "$v" "$c" stop || true; done
-    fi
 }
 
 ensure_rust_tools() {
@@ -37,7 +33,8 @@ ensure_rust_tools() {
 ensure_python() {
     if ! python3 -c 'import jwt, cryptography, psycopg' 2>/dev/null; then
         log "installing Python test dependencies (PyJWT, cryptography, psycopg)"
-        python3 -m pip install --quiet --disable-pip-version-check "PyJWT[crypto]>=2.8" "cryptography>=42" "psycopg[binary]>=3.1"
+        python3 -m pip install --quiet --disable-pip-version-check "PyJWT[crypto]>=2.6" "cryptography>=38" "psycopg[binary]>=3.1" \
+            || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-jwt python3-cryptography python3-psycopg >/dev/null
     fi
 }
 

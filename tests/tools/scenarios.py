@@ -156,6 +156,27 @@ def check_concurrent_tenants(c, env, clients=8, per_client=60):
     return None
 
 
+def check_token_hygiene(c, env):
+    """P24: tokens passed as bind parameters never reach the server log, accepted or refused;
+    the audit line names role and subject but not the token."""
+    tokens = [env["TOK_TENANT_ACME"], env["TOK_EXPIRED"], env["TOK_BAD_SIG"], env["TOK_ROLE_SUPERUSER"]]
+    with c.connect(user="authenticator", autocommit=False) as conn:
+        for tok in tokens:
+            sqlstate_of(conn, "SELECT jwt_guard.authenticate(%s)", (tok,))
+            conn.rollback()
+    time.sleep(0.5)  # let the logger flush
+    with open(os.path.join(c.dir, "log"), errors="replace") as f:
+        log = f.read()
+    leaked = [t[:12] for t in tokens if t in log or t.split(".")[2] in log]
+    if leaked:
+        return f"token text found in the server log ({len(leaked)} tokens)"
+    if "pg_jwt_guard: authenticated role=app_user sub=alice" not in log:
+        return "audit line for the accepted token not found in the server log"
+    if "token expired at" not in log:
+        return "refusal reason not logged"
+    return None
+
+
 def run_all(env, minters):
     passed = failed = 0
     c = Cluster()
@@ -181,6 +202,7 @@ def run_all(env, minters):
             setup_db(c, env)
             report("retire_key_across_sessions", check_retire_across_sessions, c, env)
             report("concurrent_tenants", check_concurrent_tenants, c, env)
+            report("token_hygiene", check_token_hygiene, c, env)
         finally:
             c.stop()
     finally:
