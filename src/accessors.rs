@@ -35,7 +35,7 @@ fn claim_uuid(name: &str) -> Option<Uuid> {
 fn parse_uuid(text: &str) -> Option<[u8; 16]> {
     let hex: String = text.chars().filter(|c| *c != '-').collect();
     let canonical = text.len() == 36 && [8, 13, 18, 23].iter().all(|&i| text.as_bytes()[i] == b'-');
-    if !canonical || hex.len() != 32 {
+    if !canonical || hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     let mut out = [0u8; 16];

@@ -12,7 +12,7 @@ pub enum GuardError {
     /// The token's role may not be assumed (42501).
     Role(String),
     /// Called where switching identity is unsafe (42501).
-    Context(&'static str),
+    Context(String),
     /// Bad key material or key set (22023).
     Key(KeyError),
     /// A setting holds an unusable value (22023).

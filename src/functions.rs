@@ -3,7 +3,7 @@
 use crate::errors::{GuardError, OrRaise};
 use crate::{context, identity, keystore, preload, role_checks, settings};
 use jwt_guard_core::error::printable;
-use jwt_guard_core::{roles, token, Identity, Rejection};
+use jwt_guard_core::{roles, token, Identity, KeyError, Rejection};
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -15,7 +15,7 @@ fn now() -> i64 {
 /// Every check a token must pass, without changing anything.
 fn check(token: Option<&str>) -> Result<(Identity, pg_sys::Oid, String), GuardError> {
     preload::require()?;
-    let token = token.ok_or(GuardError::Token(Rejection::Empty))?;
+    let token = token.ok_or(GuardError::Token(Rejection::Null))?;
     let policy = settings::policy();
     let parsed = token::parse(token, policy.max_token_bytes)?;
     let key = keystore::find(parsed.kid.as_deref(), parsed.alg)?;
@@ -47,11 +47,11 @@ fn audit(identity: &Identity, role: &str) {
 /// Verifies the token, becomes its role and binds its claims to this transaction.
 #[pg_extern(volatile, parallel_unsafe)]
 fn authenticate(token: Option<&str>) -> JsonB {
-    let result = context::refuse_unsafe().and_then(|_| check(token));
+    let result = context::refuse_unsafe("authenticate()").and_then(|_| check(token));
     let (identity, oid, role) = result.or_raise();
     let claims = claims_json(&identity);
-    audit(&identity, &role);
-    identity::apply(identity, oid).or_raise();
+    let applied = identity::apply(identity, oid).or_raise();
+    audit(&applied, &role);
     claims
 }
 
@@ -66,20 +66,25 @@ fn verify(token: Option<&str>) -> JsonB {
 #[pg_extern(volatile, parallel_unsafe)]
 fn reset() {
     preload::require().or_raise();
+    context::refuse_unsafe("reset()").or_raise();
     identity::clear().or_raise();
 }
 
 /// Registers a PEM public key or an HMAC secret under `kid`, pinned to `alg`.
 #[pg_extern(volatile, parallel_unsafe)]
-fn add_key(kid: &str, alg: &str, key: &str, issuer: default!(Option<&str>, "NULL")) {
+fn add_key(kid: Option<&str>, alg: Option<&str>, key: Option<&str>, issuer: default!(Option<&str>, "NULL")) {
     preload::require().or_raise();
+    let (Some(kid), Some(alg), Some(key)) = (kid, alg, key) else {
+        GuardError::Key(KeyError::new("kid, alg and key must not be NULL")).raise()
+    };
     keystore::add(kid, alg, key, issuer).or_raise();
 }
 
 /// Registers every key of a JWKS; all or none. Returns how many were registered.
 #[pg_extern(volatile, parallel_unsafe)]
-fn import_jwks(jwks: JsonB, issuer: default!(Option<&str>, "NULL")) -> i32 {
+fn import_jwks(jwks: Option<JsonB>, issuer: default!(Option<&str>, "NULL")) -> i32 {
     preload::require().or_raise();
+    let Some(jwks) = jwks else { GuardError::Key(KeyError::new("jwks must not be NULL")).raise() };
     keystore::import(&jwks.0, issuer).or_raise()
 }
 

@@ -98,9 +98,9 @@ fn parse_carrier() -> Option<Rc<Identity>> {
 
 fn write_carrier(value: &str) -> Result<(), GuardError> {
     let value = CString::new(value).map_err(|_| GuardError::Token(jwt_guard_core::Rejection::NulInString))?;
-    WRITING.set(true);
-    // SAFETY: a transaction-local set of our own setting; errors unwind past the flag reset,
-    // so the flag is cleared again below and at transaction end.
+    let _writing = WritingGuard::start();
+    // SAFETY: a transaction-local set of our own setting; if it raises, the guard still
+    // clears the flag while the error unwinds.
     unsafe {
         pg_sys::set_config_option(
             CARRIER_NAME.as_ptr(),
@@ -113,8 +113,23 @@ fn write_carrier(value: &str) -> Result<(), GuardError> {
             false,
         );
     }
-    WRITING.set(false);
     Ok(())
+}
+
+/// Opens the carrier to our own write for as long as it lives, even across an error.
+struct WritingGuard;
+
+impl WritingGuard {
+    fn start() -> Self {
+        WRITING.set(true);
+        WritingGuard
+    }
+}
+
+impl Drop for WritingGuard {
+    fn drop(&mut self) {
+        WRITING.set(false);
+    }
 }
 
 /// Makes `identity` (as `role`) the identity of this transaction: claims first, then the

@@ -22,9 +22,10 @@ pub fn resolve(name: &str) -> Result<pg_sys::Oid, GuardError> {
     }
 }
 
-// One query over the role and every role it is a member of, directly or not.
+// One query over the role and every role it is a member of, directly or not. It always
+// returns one row: NULL when nothing is dangerous.
 const DANGER: &str = r#"
-SELECT why FROM (SELECT CASE
+SELECT (SELECT why FROM (SELECT CASE
   WHEN m.rolsuper THEN 'it is or belongs to a superuser role'
   WHEN m.rolbypassrls THEN 'it is or belongs to a role with BYPASSRLS'
   WHEN m.rolcreaterole THEN 'it is or belongs to a role with CREATEROLE'
@@ -36,16 +37,20 @@ SELECT why FROM (SELECT CASE
   WHEN EXISTS (SELECT 1 FROM pg_extension e WHERE e.extname = 'pg_jwt_guard' AND e.extowner = m.oid)
     THEN 'it is or belongs to the owner of pg_jwt_guard'
   WHEN m.oid = session_user::regrole::oid THEN 'it is or belongs to the login role of this session'
-  WHEN EXISTS (SELECT 1 FROM pg_class c WHERE c.relowner = m.oid AND c.relrowsecurity AND NOT c.relforcerowsecurity)
-    THEN 'it owns a table whose row level security is not forced'
+  WHEN EXISTS (SELECT 1 FROM pg_class c WHERE c.relowner = m.oid AND c.relkind IN ('r', 'p', 'v', 'm', 'f'))
+    THEN 'it owns a table or view (an owner can turn row level security off)'
 END AS why, m.rolsuper
   FROM pg_roles m
   WHERE pg_has_role($1, m.oid, 'MEMBER')) AS q
 WHERE why IS NOT NULL
 ORDER BY rolsuper DESC
-LIMIT 1
+LIMIT 1)
 "#;
 
+// Fails closed: if the check itself cannot run, the role is refused.
 fn danger(role: pg_sys::Oid) -> Option<String> {
-    Spi::get_one_with_args::<String>(DANGER, &[role.into()]).ok().flatten()
+    match Spi::get_one_with_args::<String>(DANGER, &[role.into()]) {
+        Ok(why) => why,
+        Err(_) => Some("its attributes and memberships could not be checked".into()),
+    }
 }

@@ -41,7 +41,7 @@ pub fn allowed_roles() -> Result<Vec<String>, GuardError> {
 }
 
 pub fn default_role() -> Option<String> {
-    Some(text(&DEFAULT_ROLE)).filter(|r| !r.is_empty())
+    Some(text(&DEFAULT_ROLE).trim().to_owned()).filter(|r| !r.is_empty())
 }
 
 pub fn audit_log() -> bool {
@@ -55,6 +55,22 @@ unsafe extern "C-unwind" fn check_role_list(newval: *mut *mut c_char, _extra: *m
     let value = unsafe { (*newval).as_ref().map(|p| CStr::from_ptr(p).to_string_lossy().into_owned()) };
     match roles::parse_allowed(value.as_deref().unwrap_or("")) {
         Ok(_) => true,
+        Err(e) => {
+            set_check_detail(&e.to_string());
+            false
+        }
+    }
+}
+
+/// Refuses a default role that is not exactly one valid, unreserved name.
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn check_one_role(newval: *mut *mut c_char, _extra: *mut *mut c_void, _source: pg_sys::GucSource::Type) -> bool {
+    // SAFETY: Postgres passes a valid pointer to a NUL-terminated string or NULL.
+    let value = unsafe { (*newval).as_ref().map(|p| CStr::from_ptr(p).to_string_lossy().into_owned()) };
+    let value = value.unwrap_or_default();
+    match roles::check_name(value.trim()) {
+        _ if value.trim().is_empty() => true,
+        Ok(()) => true,
         Err(e) => {
             set_check_detail(&e.to_string());
             false
@@ -157,7 +173,7 @@ pub fn define() {
             &DEFAULT_ROLE,
             GucContext::Suset,
             flags,
-            Some(check_role_list),
+            Some(check_one_role),
             None,
             None,
         );

@@ -6,6 +6,7 @@ use std::fmt;
 /// Why a token was refused. Maps to SQLSTATE 28000 at the SQL boundary.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rejection {
+    Null,
     Empty,
     TooLarge { bytes: usize, max: usize },
     BadCharacters,
@@ -39,6 +40,7 @@ impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use Rejection::*;
         match self {
+            Null => write!(f, "token is NULL"),
             Empty => write!(f, "token is empty"),
             TooLarge { bytes, max } => write!(
                 f,

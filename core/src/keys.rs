@@ -160,16 +160,23 @@ impl VerifyingKey {
     }
 
     /// A short, non-reversible identifier of the key material for the keys view.
+    /// RSA keys hash (n, e) whichever form they came in, so PEM and JWK agree.
     pub fn fingerprint(&self) -> String {
         let mut ctx = digest::Context::new(&digest::SHA256);
         ctx.update(alg_name(self.alg).as_bytes());
-        match self.decoding.kind() {
-            DecodingKeyKind::SecretOrDer(b) => ctx.update(b),
-            DecodingKeyKind::RsaModulusExponent { n, e } => {
-                ctx.update(strip_zeros(n));
+        let components = match self.decoding.kind() {
+            DecodingKeyKind::RsaModulusExponent { n, e } => Some((n.clone(), e.clone())),
+            DecodingKeyKind::SecretOrDer(b) if self.alg.family() == AlgorithmFamily::Rsa => rsa_components_of_der(b),
+            DecodingKeyKind::SecretOrDer(_) => None,
+        };
+        match (components, self.decoding.kind()) {
+            (Some((n, e)), _) => {
+                ctx.update(strip_zeros(&n));
                 ctx.update(b".");
-                ctx.update(strip_zeros(e));
+                ctx.update(strip_zeros(&e));
             }
+            (None, DecodingKeyKind::SecretOrDer(b)) => ctx.update(b),
+            (None, DecodingKeyKind::RsaModulusExponent { .. }) => {}
         }
         let hex: String = ctx.finish().as_ref()[..12].iter().map(|b| format!("{b:02x}")).collect();
         format!("sha256:{hex}")
@@ -227,12 +234,17 @@ fn pem_key(alg: Algorithm, family: AlgorithmFamily, text: &str) -> Result<Decodi
 
 /// PKCS#1 RSAPublicKey: SEQUENCE { n INTEGER, e INTEGER }.
 fn check_rsa_der(der: &[u8]) -> Result<(), KeyError> {
+    let (n, e) = rsa_components_of_der(der)
+        .ok_or_else(|| KeyError::new("RSA public key is not a valid PKCS#1 structure"))?;
+    check_rsa_components(&n, &e)
+}
+
+fn rsa_components_of_der(der: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     use simple_asn1::ASN1Block;
-    let bad = || KeyError::new("RSA public key is not a valid PKCS#1 structure");
-    let blocks = simple_asn1::from_der(der).map_err(|_| bad())?;
-    let [ASN1Block::Sequence(_, items)] = blocks.as_slice() else { return Err(bad()) };
-    let [ASN1Block::Integer(_, n), ASN1Block::Integer(_, e)] = items.as_slice() else { return Err(bad()) };
-    check_rsa_components(&n.to_signed_bytes_be(), &e.to_signed_bytes_be())
+    let blocks = simple_asn1::from_der(der).ok()?;
+    let [ASN1Block::Sequence(_, items)] = blocks.as_slice() else { return None };
+    let [ASN1Block::Integer(_, n), ASN1Block::Integer(_, e)] = items.as_slice() else { return None };
+    Some((n.to_signed_bytes_be(), e.to_signed_bytes_be()))
 }
 
 fn check_rsa_components(n: &[u8], e: &[u8]) -> Result<(), KeyError> {

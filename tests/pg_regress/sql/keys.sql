@@ -36,6 +36,9 @@ SELECT t.try(format('SELECT jwt_guard.import_jwks(%L)', :'jwks_weak_rsa'));
 SELECT t.try(format('SELECT jwt_guard.import_jwks(%L)', :'jwks_private'));
 SELECT t.try($$SELECT jwt_guard.import_jwks('{"keys":[]}')$$);
 SELECT t.try($$SELECT jwt_guard.import_jwks('[]')$$);
+SELECT t.try($$SELECT jwt_guard.add_key(NULL, 'HS256', repeat('k', 32))$$);
+SELECT t.try($$SELECT jwt_guard.add_key('null-key', 'HS256', NULL)$$);
+SELECT t.try($$SELECT jwt_guard.import_jwks(NULL)$$);
 -- Nothing half-imported.
 SELECT count(*) AS keys FROM jwt_guard.keys;
 -- The view never shows key material; the store is for its owner only.

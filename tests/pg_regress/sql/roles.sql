@@ -62,6 +62,7 @@ SELECT t.try($$SET pg_jwt_guard.max_lifetime = 999999$$);
 ALTER ROLE authenticator SET pg_jwt_guard.default_role = 'app_reader';
 SELECT t.try($$SET pg_jwt_guard.allowed_roles = 'app_user, "postgres'$$);
 SELECT t.try($$SET pg_jwt_guard.default_role = 'pg_monitor'$$);
+SELECT t.try($$SET pg_jwt_guard.default_role = 'app_user, app_reader'$$);
 \c - authenticator
 SHOW pg_jwt_guard.default_role;
 SELECT t.auth(:'tok_no_role');

@@ -83,9 +83,16 @@ SELECT current_user, jwt_guard.is_authenticated();
 \c - postgres
 CREATE FUNCTION t.definer_auth(tok text) RETURNS text LANGUAGE plpgsql SECURITY DEFINER AS $$
 BEGIN PERFORM jwt_guard.authenticate(tok); RETURN current_user; END $$;
+CREATE FUNCTION t.definer_reset() RETURNS text LANGUAGE plpgsql SECURITY DEFINER AS $$
+BEGIN PERFORM jwt_guard.reset(); RETURN current_user; END $$;
 CREATE FUNCTION t.set_clause_auth(tok text) RETURNS text LANGUAGE plpgsql SET work_mem = '8MB' AS $$
 BEGIN PERFORM jwt_guard.authenticate(tok); RETURN current_user; END $$;
 \c - authenticator
 SELECT t.try(format('SELECT t.definer_auth(%L)', :'tok_acme'));
 SELECT t.try(format('SELECT t.set_clause_auth(%L)', :'tok_acme'));
 SELECT current_user, jwt_guard.is_authenticated();
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_acme') ->> 'sub' AS sub;
+SELECT t.try('SELECT t.definer_reset()');
+SELECT current_user, jwt_guard.sub();
+COMMIT;
