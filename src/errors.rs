@@ -5,6 +5,10 @@ use jwt_guard_core::{KeyError, Rejection};
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::{PgLogLevel, PgSqlErrorCode};
 
+/// Shown with every refused escape, whichever hook caught it.
+pub const ESCAPE_HINT: &str =
+    "The role comes only from a token: use jwt_guard.authenticate(); an identity ends at COMMIT or ROLLBACK.";
+
 #[derive(Debug)]
 pub enum GuardError {
     /// The token was refused (28000).
@@ -13,6 +17,8 @@ pub enum GuardError {
     Role(String),
     /// Called where switching identity is unsafe (42501).
     Context(String),
+    /// A locked session tried to change role or step outside its grant (42501).
+    Escape(String),
     /// Bad key material or key set (22023).
     Key(KeyError),
     /// A setting holds an unusable value (22023).
@@ -43,7 +49,7 @@ impl GuardError {
     fn sqlstate(&self) -> PgSqlErrorCode {
         match self {
             GuardError::Token(_) => PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
-            GuardError::Role(_) | GuardError::Context(_) => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            GuardError::Role(_) | GuardError::Context(_) | GuardError::Escape(_) => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
             GuardError::Key(_) | GuardError::Setting(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             GuardError::NotPreloaded => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
         }
@@ -54,6 +60,7 @@ impl GuardError {
             GuardError::Token(r) => format!("pg_jwt_guard: token rejected: {r}"),
             GuardError::Role(m) => format!("pg_jwt_guard: {m}"),
             GuardError::Context(m) => format!("pg_jwt_guard: {m}"),
+            GuardError::Escape(m) => format!("pg_jwt_guard: {m}"),
             GuardError::Key(k) => format!("pg_jwt_guard: {k}"),
             GuardError::Setting(m) => format!("pg_jwt_guard: {m}"),
             GuardError::NotPreloaded => {
@@ -67,6 +74,7 @@ impl GuardError {
             GuardError::NotPreloaded => {
                 Some("Add pg_jwt_guard to shared_preload_libraries in postgresql.conf and restart the server.")
             }
+            GuardError::Escape(_) => Some(ESCAPE_HINT),
             GuardError::Token(Rejection::BadCharacters) => Some("Pass the bare token, without a \"Bearer \" prefix."),
             _ => None,
         }

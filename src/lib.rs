@@ -10,6 +10,7 @@ mod errors;
 mod functions;
 mod identity;
 mod keystore;
+mod lockdown;
 mod preload;
 mod role_checks;
 mod settings;
@@ -21,6 +22,9 @@ pub extern "C-unwind" fn _PG_init() {
     preload::record();
     settings::define();
     identity::init();
+    if preload::is_preloading() {
+        lockdown::install();
+    }
     jwt_guard_core::provider::install();
 }
 

@@ -15,6 +15,12 @@ pub fn record() {
     }
 }
 
+/// True only during the preload pass, the one moment hooks may be installed safely.
+pub fn is_preloading() -> bool {
+    // SAFETY: read of a postmaster global.
+    unsafe { pg_sys::process_shared_preload_libraries_in_progress }
+}
+
 /// Every SQL entry point calls this first: without preload the hooks and callbacks
 /// that keep the identity safe may not be in place.
 pub fn require() -> Result<(), GuardError> {

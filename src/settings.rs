@@ -18,6 +18,7 @@ pub static ALLOWED_ROLES: GucSetting<Option<CString>> = GucSetting::<Option<CStr
 pub static DEFAULT_ROLE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static TENANT_CLAIM: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"tenant_id"));
 pub static AUDIT_LOG: GucSetting<bool> = GucSetting::<bool>::new(true);
+pub static LOGIN_ROLES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
 fn text(setting: &GucSetting<Option<CString>>) -> String {
     setting.get().map(|c| c.to_string_lossy().into_owned()).unwrap_or_default()
@@ -42,6 +43,11 @@ pub fn allowed_roles() -> Result<Vec<String>, GuardError> {
 
 pub fn default_role() -> Option<String> {
     Some(text(&DEFAULT_ROLE).trim().to_owned()).filter(|r| !r.is_empty())
+}
+
+/// Roles whose sessions are locked down even before a token is presented.
+pub fn login_roles() -> Vec<String> {
+    split_list(&text(&LOGIN_ROLES))
 }
 
 pub fn audit_log() -> bool {
@@ -75,6 +81,15 @@ unsafe extern "C-unwind" fn check_one_role(newval: *mut *mut c_char, _extra: *mu
             set_check_detail(&e.to_string());
             false
         }
+    }
+}
+
+/// Puts a hint into the "invalid value for parameter" error Postgres raises.
+pub fn set_check_hint(hint: &str) {
+    let hint = CString::new(hint.replace('\0', "")).unwrap_or_default();
+    // SAFETY: as for set_check_detail.
+    unsafe {
+        pg_sys::GUC_check_errhint_string = pg_sys::pstrdup(hint.as_ptr());
     }
 }
 
@@ -174,6 +189,20 @@ pub fn define() {
             GucContext::Suset,
             flags,
             Some(check_one_role),
+            None,
+            None,
+        );
+    }
+    // SAFETY: as above.
+    unsafe {
+        GucRegistry::define_string_guc_with_hooks(
+            c"pg_jwt_guard.login_roles",
+            c"Login roles whose sessions may never change role or session user from SQL.",
+            c"Such sessions get a role only from jwt_guard.authenticate().",
+            &LOGIN_ROLES,
+            GucContext::Suset,
+            flags,
+            Some(check_role_list),
             None,
             None,
         );

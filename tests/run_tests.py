@@ -30,6 +30,7 @@ CONFIG = """
 shared_preload_libraries = 'pg_jwt_guard'
 pg_jwt_guard.issuers = 'https://issuer.test'
 pg_jwt_guard.audience = 'orders-api'
+pg_jwt_guard.login_roles = 'authenticator'
 pg_jwt_guard.allowed_roles = 'app_user, app_reader, su_role, bypass_role, createrole_role, createdb_role, repl_role, monitor_member, bypass_member, table_owner, authenticator, ghost_role'
 max_worker_processes = 8
 max_parallel_workers = 4

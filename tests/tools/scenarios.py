@@ -2,7 +2,8 @@
 
 - P25: without shared_preload_libraries every function refuses with 55000;
 - retire_key in one session stops a token in another session that is already open;
-- concurrent clients of two tenants and unauthenticated clients never see each other's rows.
+- concurrent clients of two tenants and unauthenticated clients never see each other's rows;
+- behind pgbouncer (transaction pooling) and in pg_stat_activity: see pooler.py.
 
 Each check prints `ok`/`FAILED` with a reason; run_all returns (passed, failed).
 """
@@ -16,6 +17,8 @@ import threading
 import time
 
 import psycopg
+
+import pooler
 
 PGBIN = "/usr/lib/postgresql/15/bin"
 PORT = 58433
@@ -69,6 +72,7 @@ CONFIG = """
 pg_jwt_guard.issuers = 'https://issuer.test'
 pg_jwt_guard.audience = 'orders-api'
 pg_jwt_guard.allowed_roles = 'app_user'
+pg_jwt_guard.login_roles = 'authenticator'
 """
 
 
@@ -203,6 +207,8 @@ def run_all(env, minters):
             report("retire_key_across_sessions", check_retire_across_sessions, c, env)
             report("concurrent_tenants", check_concurrent_tenants, c, env)
             report("token_hygiene", check_token_hygiene, c, env)
+            report("pgbouncer_transaction_pooling", pooler.check_pgbouncer_transaction_pooling, c, env)
+            report("token_not_in_pg_stat_activity", pooler.check_token_not_in_pg_stat_activity, c, env)
         finally:
             c.stop()
     finally:

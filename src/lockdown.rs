@@ -1,0 +1,220 @@
+//! Escape blocking. While a token identity is active, and in every session of a role listed in
+//! `pg_jwt_guard.login_roles`, no SQL may change the role or the session user, or reach for the
+//! few commands that act outside the token's grant.
+//!
+//! Two places catch every route:
+//! - the check hooks of the `role` and `session_authorization` settings, wrapped here, see every
+//!   attempt to set a value: SET [LOCAL] ROLE, SET SESSION AUTHORIZATION, set_config() (under any
+//!   function name), UPDATE pg_settings, function SET clauses, ALTER ROLE ... SET at login;
+//! - the ProcessUtility hook sees the statements that reset instead of set (RESET ROLE,
+//!   SET ROLE DEFAULT, RESET SESSION AUTHORIZATION) and ALTER SYSTEM, COPY ... PROGRAM, LOAD,
+//!   DECLARE ... WITH HOLD and functions created or altered with a role-changing SET clause.
+//!
+//! Left open because they can only drop privileges: set_config('role', NULL, ...) and
+//! DISCARD ALL (outside a transaction, where no identity exists) return to the login role.
+
+use crate::errors::GuardError;
+use crate::{identity, settings};
+use pgrx::pg_sys;
+use pgrx::PgList;
+use std::ffi::{c_char, c_void, CStr};
+
+static mut PREV_PROCESS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
+static mut ROLE_CHECK: pg_sys::GucStringCheckHook = None;
+static mut SESSION_AUTH_CHECK: pg_sys::GucStringCheckHook = None;
+
+
+/// Installs the hooks; only called while preloading, so they are in place before any statement.
+pub fn install() {
+    // SAFETY: postmaster start-up, single-threaded; backends inherit these pointers by fork.
+    unsafe {
+        PREV_PROCESS_UTILITY = pg_sys::ProcessUtility_hook;
+        pg_sys::ProcessUtility_hook = Some(process_utility);
+        ROLE_CHECK = wrap_check(c"role", Some(role_check));
+        SESSION_AUTH_CHECK = wrap_check(c"session_authorization", Some(session_auth_check));
+    }
+}
+
+/// Replaces a built-in string setting's check hook, returning the original.
+unsafe fn wrap_check(name: &CStr, hook: pg_sys::GucStringCheckHook) -> pg_sys::GucStringCheckHook {
+    // SAFETY: the GUC table is fully built before shared_preload_libraries are loaded.
+    unsafe {
+        let vars = pg_sys::get_guc_variables();
+        for i in 0..pg_sys::GetNumConfigOptions() as usize {
+            let gen = *vars.add(i);
+            if CStr::from_ptr((*gen).name) == name && (*gen).vartype == pg_sys::config_type::PGC_STRING {
+                let conf = gen as *mut pg_sys::config_string;
+                let original = (*conf).check_hook;
+                (*conf).check_hook = hook;
+                return original;
+            }
+        }
+    }
+    None
+}
+
+/// True while a token identity is active or the session belongs to a listed login role.
+pub fn locked() -> bool {
+    identity::current().is_some() || session_is_login_role()
+}
+
+fn session_is_login_role() -> bool {
+    let listed = settings::login_roles();
+    // SAFETY: only client backends have a session user; the name lookup tolerates a missing role.
+    unsafe {
+        if listed.is_empty() || pg_sys::MyProcPort.is_null() {
+            return false;
+        }
+        let name = pg_sys::GetUserNameFromId(pg_sys::GetSessionUserId(), true);
+        if name.is_null() {
+            return false;
+        }
+        let name = CStr::from_ptr(name).to_string_lossy();
+        listed.iter().any(|r| *r == name)
+    }
+}
+
+fn refuse_in_check(what: &str) -> bool {
+    // SAFETY: sets the SQLSTATE and texts of the error Postgres raises for this refusal.
+    unsafe { pg_sys::GUC_check_errcode(pgrx::PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE as i32) };
+    crate::settings::set_check_detail(&format!("pg_jwt_guard refuses changing {what} from SQL in this session."));
+    crate::settings::set_check_hint(crate::errors::ESCAPE_HINT);
+    false
+}
+
+// Values Postgres sets itself (defaults, server start, session start-up) and parallel workers
+// restoring the leader's values are not a client's doing; everything a client can send is.
+unsafe fn exempt(source: pg_sys::GucSource::Type) -> bool {
+    use pg_sys::GucSource::*;
+    // SAFETY: read of a backend global.
+    let worker = unsafe { pg_sys::InitializingParallelWorker };
+    worker || matches!(source, PGC_S_DEFAULT | PGC_S_DYNAMIC_DEFAULT | PGC_S_FILE | PGC_S_ARGV | PGC_S_GLOBAL | PGC_S_OVERRIDE)
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn role_check(newval: *mut *mut c_char, extra: *mut *mut c_void, source: pg_sys::GucSource::Type) -> bool {
+    // SAFETY: forwards Postgres' own arguments to the hook we replaced.
+    unsafe {
+        if !exempt(source) && locked() {
+            return refuse_in_check("the role");
+        }
+        ROLE_CHECK.is_none_or(|original| original(newval, extra, source))
+    }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn session_auth_check(newval: *mut *mut c_char, extra: *mut *mut c_void, source: pg_sys::GucSource::Type) -> bool {
+    // SAFETY: forwards Postgres' own arguments to the hook we replaced.
+    unsafe {
+        if !exempt(source) && locked() {
+            return refuse_in_check("the session user");
+        }
+        SESSION_AUTH_CHECK.is_none_or(|original| original(newval, extra, source))
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn process_utility(
+    pstmt: *mut pg_sys::PlannedStmt,
+    query: *const c_char,
+    read_only_tree: bool,
+    context: pg_sys::ProcessUtilityContext::Type,
+    params: pg_sys::ParamListInfo,
+    env: *mut pg_sys::QueryEnvironment,
+    dest: *mut pg_sys::DestReceiver,
+    qc: *mut pg_sys::QueryCompletion,
+) {
+    // SAFETY: Postgres hands us a valid planned utility statement.
+    let refusal = unsafe { refusal((*pstmt).utilityStmt) };
+    if let Some(what) = refusal {
+        if locked() {
+            GuardError::Escape(what).raise();
+        }
+    }
+    // SAFETY: chaining to the previous hook or the standard implementation, as Postgres expects.
+    unsafe {
+        match PREV_PROCESS_UTILITY {
+            Some(prev) => prev(pstmt, query, read_only_tree, context, params, env, dest, qc),
+            None => pg_sys::standard_ProcessUtility(pstmt, query, read_only_tree, context, params, env, dest, qc),
+        }
+    }
+}
+
+/// What a utility statement would do that a locked session may not, if anything.
+unsafe fn refusal(node: *mut pg_sys::Node) -> Option<String> {
+    use pg_sys::NodeTag::*;
+    // SAFETY: each cast follows the node tag check before it.
+    unsafe {
+        if node.is_null() {
+            return None;
+        }
+        match (*node).type_ {
+            T_VariableSetStmt => {
+                let name = role_setting(node as *mut pg_sys::VariableSetStmt)?;
+                Some(format!("changing {name} is not allowed in this session"))
+            }
+            T_AlterSystemStmt => Some("ALTER SYSTEM is not allowed in this session".into()),
+            T_LoadStmt => Some("LOAD is not allowed in this session".into()),
+            T_CopyStmt if (*(node as *mut pg_sys::CopyStmt)).is_program => {
+                Some("COPY with PROGRAM is not allowed in this session".into())
+            }
+            T_DeclareCursorStmt
+                if (*(node as *mut pg_sys::DeclareCursorStmt)).options & pg_sys::CURSOR_OPT_HOLD as i32 != 0
+                    && identity::current().is_some() =>
+            {
+                Some("DECLARE ... WITH HOLD is not allowed under a token identity (the cursor would outlive it)".into())
+            }
+            T_CreateStmt if identity::current().is_some() => {
+                let stmt = node as *mut pg_sys::CreateStmt;
+                outliving_temp((*stmt).relation, (*stmt).oncommit)
+            }
+            T_CreateTableAsStmt if identity::current().is_some() => {
+                let into = (*(node as *mut pg_sys::CreateTableAsStmt)).into;
+                into.as_ref().and_then(|i| outliving_temp(i.rel, i.onCommit))
+            }
+            T_CreateFunctionStmt => sets_role((*(node as *mut pg_sys::CreateFunctionStmt)).options),
+            T_AlterFunctionStmt => sets_role((*(node as *mut pg_sys::AlterFunctionStmt)).actions),
+            _ => None,
+        }
+    }
+}
+
+/// A temporary table created under a token would outlive it and serve the next identity on
+/// the same (pooled) connection, unless it is dropped at commit.
+unsafe fn outliving_temp(rel: *mut pg_sys::RangeVar, on_commit: pg_sys::OnCommitAction::Type) -> Option<String> {
+    // SAFETY: rel is NULL or the statement's valid RangeVar.
+    let temp = unsafe { rel.as_ref() }.is_some_and(|r| r.relpersistence as u8 == pg_sys::RELPERSISTENCE_TEMP);
+    (temp && on_commit != pg_sys::OnCommitAction::ONCOMMIT_DROP).then(|| {
+        "a temporary table that outlives the transaction (without ON COMMIT DROP) is not allowed under a token identity".into()
+    })
+}
+
+/// "role" or "session authorization" when the statement targets one of them.
+unsafe fn role_setting(stmt: *mut pg_sys::VariableSetStmt) -> Option<&'static str> {
+    // SAFETY: name is NULL (RESET ALL) or a valid C string.
+    let name = unsafe { (*stmt).name.as_ref().map(|n| CStr::from_ptr(n)) }?;
+    match name.to_bytes() {
+        b"role" => Some("the role"),
+        b"session_authorization" => Some("the session user"),
+        _ => None,
+    }
+}
+
+/// A function SET clause that changes role or session user.
+unsafe fn sets_role(options: *mut pg_sys::List) -> Option<String> {
+    // SAFETY: a list of DefElem nodes, as the grammar builds it.
+    unsafe {
+        let options = PgList::<pg_sys::DefElem>::from_pg(options);
+        for def in options.iter_ptr() {
+            let arg = (*def).arg;
+            let is_set = CStr::from_ptr((*def).defname).to_bytes() == b"set";
+            if is_set && !arg.is_null() && (*arg).type_ == pg_sys::NodeTag::T_VariableSetStmt {
+                if let Some(name) = role_setting(arg as *mut pg_sys::VariableSetStmt) {
+                    return Some(format!("a function SET clause changing {name} is not allowed in this session"));
+                }
+            }
+        }
+    }
+    None
+}

@@ -1,0 +1,117 @@
+-- Escape routes of threats.md §3.4, tried as the login role (listed in pg_jwt_guard.login_roles)
+-- with a valid low-privilege token. Each must fail, or end as the powerless login role.
+\set VERBOSITY terse
+-- Superuser-made helpers for routes a client could not create itself.
+CREATE FUNCTION t.alias_set_config(text, text, boolean) RETURNS text
+    LANGUAGE internal AS 'set_config_by_name';
+CREATE FUNCTION t.tenant_immutable() RETURNS text LANGUAGE sql IMMUTABLE
+    AS 'SELECT jwt_guard.tenant()';
+CREATE FUNCTION t.auth_in_index(i int, tok text) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN PERFORM jwt_guard.authenticate(tok); RETURN i; END $$;
+CREATE TABLE t.indexed (i int);
+INSERT INTO t.indexed VALUES (1);
+-- Nothing in the extension schema runs with its owner's rights.
+SELECT count(*) AS security_definer_functions FROM pg_proc
+WHERE pronamespace = 'jwt_guard'::regnamespace AND prosecdef;
+-- P19: authenticate inside an index expression (a security-restricted operation).
+\getenv tok_acme TOK_TENANT_ACME
+\getenv tok_globex TOK_TENANT_GLOBEX
+SELECT t.try(format('CREATE INDEX ON t.indexed (t.auth_in_index(i, %L))', :'tok_acme'));
+\c - authenticator
+SHOW pg_jwt_guard.login_roles;
+-- Even without a token, the login role cannot change role or session user.
+SELECT t.try('SET ROLE app_user');
+SELECT t.try('SET ROLE NONE');
+SELECT t.try('RESET ROLE');
+SELECT t.try($$SELECT set_config('role', 'app_user', false)$$);
+SELECT t.try('SET SESSION AUTHORIZATION DEFAULT');
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_acme') ->> 'sub' AS sub;
+-- P1: RESET ROLE.
+SELECT t.try('RESET ROLE');
+-- P2: SET ROLE in every spelling.
+SELECT t.try('SET ROLE app_user');
+SELECT t.try('SET LOCAL ROLE app_reader');
+SELECT t.try('SET ROLE NONE');
+SELECT t.try('SET ROLE "none"');
+SELECT t.try('SET ROLE postgres');
+-- P3: session authorization.
+SELECT t.try('SET SESSION AUTHORIZATION DEFAULT');
+SELECT t.try('RESET SESSION AUTHORIZATION');
+SELECT t.try('SET SESSION AUTHORIZATION postgres');
+-- P4: set_config, also through another function over the same C symbol, and pg_settings.
+SELECT t.try($$SELECT set_config('role', 'postgres', false)$$);
+SELECT t.try($$SELECT set_config('role', 'none', true)$$);
+SELECT t.try($$SELECT set_config('session_authorization', 'postgres', false)$$);
+SELECT t.try($$SELECT t.alias_set_config('role', 'app_reader', true)$$);
+-- role is hidden from pg_settings, so this finds no row; the role is unchanged below.
+SELECT t.try($$UPDATE pg_settings SET setting = 'postgres' WHERE name = 'role'$$);
+SELECT current_user;
+-- P8: functions whose SET clause changes role.
+SELECT t.try($$CREATE FUNCTION pg_temp.f() RETURNS text LANGUAGE sql SET role = 'postgres' AS 'SELECT current_user::text'$$);
+SELECT t.try($$CREATE FUNCTION pg_temp.g() RETURNS text LANGUAGE sql SET session_authorization = 'postgres' AS 'SELECT 1::text'$$);
+SELECT t.try($$ALTER FUNCTION t.tenant_immutable() SET role = 'postgres'$$);
+-- P9: dynamic SQL, and inside an exception block.
+SELECT t.try('DO $d$ BEGIN EXECUTE ''SET ROLE postgres''; END $d$');
+DO $$
+BEGIN
+    BEGIN
+        EXECUTE 'RESET ROLE';
+    EXCEPTION WHEN insufficient_privilege THEN
+        RAISE NOTICE 'refused: %', SQLERRM;
+    END;
+END $$;
+-- Other statements that act outside the token's grant.
+SELECT t.try($$ALTER SYSTEM SET work_mem = '1GB'$$);
+SELECT t.try($$COPY (SELECT 1) TO PROGRAM 'true'$$);
+SELECT t.try($$LOAD 'pg_jwt_guard'$$);
+-- P17: a holdable cursor would outlive the identity.
+SELECT t.try('DECLARE c CURSOR WITH HOLD FOR SELECT * FROM orders');
+-- P18: a temporary table would outlive the identity; ON COMMIT DROP is fine.
+SELECT t.try('CREATE TEMP TABLE stash AS SELECT * FROM orders');
+SELECT t.try('CREATE TEMP TABLE stash2 (x int)');
+SELECT t.try('SELECT * INTO TEMP stash3 FROM orders');
+SELECT t.try('CREATE TEMP TABLE scratch (x int) ON COMMIT DROP');
+-- P7: RESET ALL and DISCARD PLANS leave the identity alone; DISCARD ALL is refused here.
+RESET ALL;
+DISCARD PLANS;
+SELECT t.try('DISCARD ALL');
+-- After all of this: still the token's role and claims.
+SELECT current_user, session_user, jwt_guard.sub(), jwt_guard.tenant();
+COMMIT;
+-- P7: DISCARD ALL outside a transaction ends as the login role, with nothing.
+DISCARD ALL;
+SELECT current_user, session_user, jwt_guard.is_authenticated();
+-- Documented route that only drops privileges: set_config(..., NULL) resets to the login role.
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_acme') ->> 'sub' AS sub;
+SELECT set_config('role', NULL, true) AS role_setting;
+SELECT current_user, t.try('SELECT count(*) FROM orders') AS read_orders;
+ROLLBACK;
+-- P15: a generic plan prepared under tenant A, executed under tenant B (same role).
+SET plan_cache_mode = force_generic_plan;
+PREPARE q AS SELECT tenant_id, count(*) FROM orders GROUP BY 1;
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_acme') ->> 'tenant_id' AS tenant;
+EXECUTE q;
+EXECUTE q;
+COMMIT;
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_globex') ->> 'tenant_id' AS tenant;
+EXECUTE q;
+COMMIT;
+-- P16: an IMMUTABLE wrapper is folded into the generic plan with A's value. RLS still limits B
+-- to globex, so B gets a wrong answer (0), never A's rows: keep accessors STABLE.
+PREPARE q2 AS SELECT count(*) FROM orders WHERE tenant_id = t.tenant_immutable();
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_acme') ->> 'tenant_id' AS tenant;
+EXECUTE q2;
+COMMIT;
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_globex') ->> 'tenant_id' AS tenant;
+EXECUTE q2;
+COMMIT;
+DEALLOCATE ALL;
+RESET plan_cache_mode;
+-- P13/P14: the next "client" on this connection starts with nothing.
+SELECT current_user, jwt_guard.tenant() IS NULL AS no_tenant, current_setting('request.jwt.claims', true) AS leftover;
