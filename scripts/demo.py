@@ -15,6 +15,7 @@ CONFIG = """
 pg_jwt_guard.issuers = 'https://issuer.test'
 pg_jwt_guard.audience = 'orders-api'
 pg_jwt_guard.allowed_roles = 'app_user, boss'
+pg_jwt_guard.login_roles = 'authenticator'
 """
 
 SETUP = """

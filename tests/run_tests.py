@@ -44,6 +44,9 @@ def schedule():
 
 
 def run_regress(env):
+    for stale in ("regression.diffs", "regression.out"):
+        if os.path.exists(os.path.join(SUITE, stale)):
+            os.remove(os.path.join(SUITE, stale))
     work = tempfile.mkdtemp(prefix="jwt_guard_regress_")
     shutil.copytree(os.path.join(SUITE, "sql"), os.path.join(work, "sql"))
     shutil.copytree(os.path.join(SUITE, "expected"), os.path.join(work, "expected"))

@@ -8,6 +8,8 @@ CREATE FUNCTION t.tenant_immutable() RETURNS text LANGUAGE sql IMMUTABLE
     AS 'SELECT jwt_guard.tenant()';
 CREATE FUNCTION t.auth_in_index(i int, tok text) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN PERFORM jwt_guard.authenticate(tok); RETURN i; END $$;
+CREATE FUNCTION t.become_app_user() RETURNS text LANGUAGE sql SET role = 'app_user'
+    AS 'SELECT current_user::text';
 CREATE TABLE t.indexed (i int);
 INSERT INTO t.indexed VALUES (1);
 -- Nothing in the extension schema runs with its owner's rights.
@@ -61,9 +63,12 @@ BEGIN
         RAISE NOTICE 'refused: %', SQLERRM;
     END;
 END $$;
+-- A function created earlier with SET role is refused when it runs.
+SELECT t.try('SELECT t.become_app_user()');
 -- Other statements that act outside the token's grant.
 SELECT t.try($$ALTER SYSTEM SET work_mem = '1GB'$$);
 SELECT t.try($$COPY (SELECT 1) TO PROGRAM 'true'$$);
+SELECT t.try($$COPY t.indexed FROM PROGRAM 'true'$$);
 SELECT t.try($$LOAD 'pg_jwt_guard'$$);
 -- P17: a holdable cursor would outlive the identity.
 SELECT t.try('DECLARE c CURSOR WITH HOLD FOR SELECT * FROM orders');
@@ -113,5 +118,13 @@ EXECUTE q2;
 COMMIT;
 DEALLOCATE ALL;
 RESET plan_cache_mode;
+-- ALTER ROLE ... SET role is not applied at login: the session starts as the login role.
+\c - postgres
+ALTER ROLE authenticator SET role = 'app_user';
+\c - authenticator
+SELECT current_user, session_user;
+\c - postgres
+ALTER ROLE authenticator RESET role;
+\c - authenticator
 -- P13/P14: the next "client" on this connection starts with nothing.
 SELECT current_user, jwt_guard.tenant() IS NULL AS no_tenant, current_setting('request.jwt.claims', true) AS leftover;
