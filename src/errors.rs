@@ -19,6 +19,8 @@ pub enum GuardError {
     Context(String),
     /// A locked session tried to change role or step outside its grant (42501).
     Escape(String),
+    /// The token's permissions claim does not grant what the statement does (42501).
+    Denied(String),
     /// Bad key material or key set (22023).
     Key(KeyError),
     /// A setting holds an unusable value (22023).
@@ -49,7 +51,7 @@ impl GuardError {
     fn sqlstate(&self) -> PgSqlErrorCode {
         match self {
             GuardError::Token(_) => PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
-            GuardError::Role(_) | GuardError::Context(_) | GuardError::Escape(_) => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            GuardError::Role(_) | GuardError::Context(_) | GuardError::Escape(_) | GuardError::Denied(_) => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
             GuardError::Key(_) | GuardError::Setting(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             GuardError::NotPreloaded => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
         }
@@ -60,7 +62,7 @@ impl GuardError {
             GuardError::Token(r) => format!("pg_jwt_guard: token rejected: {r}"),
             GuardError::Role(m) => format!("pg_jwt_guard: {m}"),
             GuardError::Context(m) => format!("pg_jwt_guard: {m}"),
-            GuardError::Escape(m) => format!("pg_jwt_guard: {m}"),
+            GuardError::Escape(m) | GuardError::Denied(m) => format!("pg_jwt_guard: {m}"),
             GuardError::Key(k) => format!("pg_jwt_guard: {k}"),
             GuardError::Setting(m) => format!("pg_jwt_guard: {m}"),
             GuardError::NotPreloaded => {

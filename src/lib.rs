@@ -8,10 +8,12 @@ mod accessors;
 mod context;
 mod errors;
 mod functions;
+mod guardrails;
 mod identity;
 mod keystore;
 mod lockdown;
 mod preload;
+mod protect;
 mod role_checks;
 mod settings;
 
@@ -24,6 +26,7 @@ pub extern "C-unwind" fn _PG_init() {
     identity::init();
     if preload::is_preloading() {
         lockdown::install();
+        guardrails::install();
     }
     jwt_guard_core::provider::install();
 }

@@ -7,7 +7,7 @@
 //!   attempt to set a value: SET [LOCAL] ROLE, SET SESSION AUTHORIZATION, set_config() (under any
 //!   function name), UPDATE pg_settings, function SET clauses, ALTER ROLE ... SET at login;
 //! - the ProcessUtility hook sees the statements that reset instead of set (RESET ROLE,
-//!   SET ROLE DEFAULT, RESET SESSION AUTHORIZATION) and ALTER SYSTEM, COPY ... PROGRAM, LOAD,
+//!   SET role = DEFAULT, RESET SESSION AUTHORIZATION) and ALTER SYSTEM, COPY ... PROGRAM, LOAD,
 //!   DECLARE ... WITH HOLD and functions created or altered with a role-changing SET clause.
 //!
 //! Left open because they can only drop privileges: set_config('role', NULL, ...) and
@@ -126,6 +126,10 @@ unsafe extern "C-unwind" fn process_utility(
     qc: *mut pg_sys::QueryCompletion,
 ) {
     // SAFETY: Postgres hands us a valid planned utility statement.
+    if let Some(denied) = unsafe { crate::guardrails::utility_refusal((*pstmt).utilityStmt) } {
+        denied.raise();
+    }
+    // SAFETY: as above.
     let refusal = unsafe { refusal((*pstmt).utilityStmt) };
     if let Some(what) = refusal {
         if locked() {

@@ -18,6 +18,8 @@ pub static ALLOWED_ROLES: GucSetting<Option<CString>> = GucSetting::<Option<CStr
 pub static DEFAULT_ROLE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static TENANT_CLAIM: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"tenant_id"));
 pub static AUDIT_LOG: GucSetting<bool> = GucSetting::<bool>::new(true);
+pub static PERMISSIONS_CLAIM: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"permissions"));
+pub static ENFORCE_PERMISSIONS: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static LOGIN_ROLES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
 fn text(setting: &GucSetting<Option<CString>>) -> String {
@@ -34,6 +36,7 @@ pub fn policy() -> Policy {
         max_token_bytes: MAX_TOKEN_BYTES.get().max(1) as usize,
         role_claim: text(&ROLE_CLAIM),
         tenant_claim: text(&TENANT_CLAIM),
+        permissions_claim: text(&PERMISSIONS_CLAIM),
     }
 }
 
@@ -48,6 +51,10 @@ pub fn default_role() -> Option<String> {
 /// Roles whose sessions are locked down even before a token is presented.
 pub fn login_roles() -> Vec<String> {
     split_list(&text(&LOGIN_ROLES))
+}
+
+pub fn enforce_permissions() -> bool {
+    ENFORCE_PERMISSIONS.get()
 }
 
 pub fn audit_log() -> bool {
@@ -207,6 +214,22 @@ pub fn define() {
             None,
         );
     }
+    GucRegistry::define_string_guc(
+        c"pg_jwt_guard.permissions_claim",
+        c"Claim listing the table commands and named actions a token grants.",
+        c"A name starting with / is a JSON Pointer.",
+        &PERMISSIONS_CLAIM,
+        GucContext::Suset,
+        flags,
+    );
+    GucRegistry::define_bool_guc(
+        c"pg_jwt_guard.enforce_permissions",
+        c"Check every statement of a token identity against its permissions claim.",
+        c"Off: GRANTs and row level security alone decide.",
+        &ENFORCE_PERMISSIONS,
+        GucContext::Suset,
+        flags,
+    );
     GucRegistry::define_bool_guc(
         c"pg_jwt_guard.audit_log",
         c"Log every identity switch (role, sub, kid, jti; never the token) at LOG level.",

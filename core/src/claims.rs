@@ -4,6 +4,7 @@
 //! here on the parsed object: integer times, leeway, lifetime, exact issuer, audience type.
 
 use crate::error::Rejection;
+use crate::permissions::Permissions;
 use crate::policy::Policy;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -20,6 +21,8 @@ pub struct Identity {
     pub jti: Option<String>,
     pub kid: Option<String>,
     pub exp: i64,
+    /// The permissions claim, parsed; None when the token has no such claim.
+    pub permissions: Option<Permissions>,
 }
 
 impl Identity {
@@ -94,7 +97,11 @@ pub fn check(
         Some(_) => return Err(Rejection::BadClaimType(policy.tenant_claim.clone())),
     };
     let scopes = scopes(&claims)?;
-    Ok(Identity { claims, role_claim, sub, tenant, scopes, jti, kid: kid.map(str::to_owned), exp })
+    let permissions = match lookup(&claims, &policy.permissions_claim) {
+        None => None,
+        Some(v) => Some(Permissions::parse(v).map_err(|e| Rejection::BadPermission(e.to_string()))?),
+    };
+    Ok(Identity { claims, role_claim, sub, tenant, scopes, jti, kid: kid.map(str::to_owned), exp, permissions })
 }
 
 fn optional_string(claims: &Map<String, Value>, name: &str) -> Result<Option<String>, Rejection> {

@@ -34,6 +34,7 @@ pub enum Rejection {
     AudienceNotAccepted,
     AudienceUnexpected,
     NulInString,
+    BadPermission(String),
 }
 
 impl fmt::Display for Rejection {
@@ -88,6 +89,7 @@ impl fmt::Display for Rejection {
                 "token has an audience (aud) but pg_jwt_guard.audience is not set"
             ),
             NulInString => write!(f, "token contains a NUL character in a string"),
+            BadPermission(why) => f.write_str(why),
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod claims;
 pub mod error;
 pub mod json;
 pub mod keys;
+pub mod permissions;
 pub mod policy;
 pub mod provider;
 pub mod roles;

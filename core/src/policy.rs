@@ -17,6 +17,8 @@ pub struct Policy {
     pub role_claim: String,
     /// Claim naming the tenant; a name starting with `/` is a JSON Pointer.
     pub tenant_claim: String,
+    /// Claim listing table commands and named actions (see `permissions`).
+    pub permissions_claim: String,
 }
 
 impl Default for Policy {
@@ -29,6 +31,7 @@ impl Default for Policy {
             max_token_bytes: 8192,
             role_claim: "role".into(),
             tenant_claim: "tenant_id".into(),
+            permissions_claim: "permissions".into(),
         }
     }
 }

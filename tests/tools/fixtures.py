@@ -219,6 +219,23 @@ def build():
         # Same family downgrade: an RS256 key's kid on a PS256 token.
         "DOWNGRADE": jwt.encode(minters["PS256"].claims(), minters["PS256"].signing_key,
                                 algorithm="PS256", headers={"kid": "test-rs256"}),
+        # Permissions claims (guardrails).
+        "PERM_READ": es.token(sub="reader", permissions=["select:orders", "select:notes", "select:notes_view", "refund"]),
+        "PERM_WRITE": es.token(sub="writer", permissions=[
+            "select:orders", "update:orders(item)", "insert:notes", "select:notes(id, tenant_id, body)",
+            "delete:notes", "truncate:notes"]),
+        "PERM_INSERT_ONLY": es.token(sub="inserter", permissions=["insert:notes"]),
+        "PERM_NONE": es.token(sub="no-permissions"),
+        "PERM_UPPER": es.token(sub="upper", permissions=["SELECT:orders"]),
+        "PERM_MALFORMED": es.token(permissions=["select:orders;drop table orders"]),
+        "PERM_MALFORMED_COLUMNS": es.token(permissions=["delete:orders(id)"]),
+        "PERM_NOT_ARRAY": es.token(permissions="select:orders"),
+        "PERM_INVOKER": es.token(sub="invoker", permissions=["select:notes_invoker"]),
+        "PERM_INVOKER_FULL": es.token(sub="invoker", permissions=["select:notes_invoker", "select:notes"]),
+        "DOC_A": es.token(sub="doc-a", tenant_id="11111111-1111-1111-1111-111111111111",
+                          permissions=["select:docs", "insert:docs", "update:docs"]),
+        "DOC_B": es.token(sub="doc-b", tenant_id="22222222-2222-2222-2222-222222222222",
+                          permissions=["select:docs", "insert:docs", "update:docs"]),
         "RETIRE_ME": Minter("retire-me", "HS512", env["KEY_HS512"]).token(sub="to-be-retired"),
     }
     for name, tok in tokens.items():

@@ -1,0 +1,187 @@
+//! Enforcement of the token's permissions claim on every statement, when
+//! `pg_jwt_guard.enforce_permissions` is on. It only ever narrows: GRANTs and RLS still apply.
+//!
+//! Table commands are checked in the ExecutorCheckPerms hook, which sees every relation a
+//! statement reads or writes (subqueries, CTEs, RETURNING, COPY) exactly where PostgreSQL checks
+//! its own privileges; relations reached through a view are checked as the view owner by
+//! PostgreSQL, so here too only the view itself must be listed. TRUNCATE and all other utility
+//! statements are checked from the ProcessUtility hook.
+
+use crate::errors::{GuardError, OrRaise};
+use crate::{identity, preload, settings};
+use jwt_guard_core::permissions::{Command, Denial, Permissions};
+use jwt_guard_core::Identity;
+use pgrx::prelude::*;
+use pgrx::PgList;
+use std::ffi::CStr;
+use std::rc::Rc;
+
+static mut PREV_CHECK_PERMS: pg_sys::ExecutorCheckPerms_hook_type = None;
+
+pub fn install() {
+    // SAFETY: postmaster start-up, single-threaded; backends inherit the pointer by fork.
+    unsafe {
+        PREV_CHECK_PERMS = pg_sys::ExecutorCheckPerms_hook;
+        pg_sys::ExecutorCheckPerms_hook = Some(check_perms);
+    }
+}
+
+/// The identity to enforce, if enforcement applies to the statement running now. Code running
+/// with another user's rights (SECURITY DEFINER, our own catalog reads) is PostgreSQL's to check.
+fn enforced() -> Option<Rc<Identity>> {
+    if !settings::enforce_permissions() {
+        return None;
+    }
+    // SAFETY: reads of backend state.
+    let borrowed_rights = unsafe { pg_sys::InLocalUserIdChange() || pg_sys::InSecurityRestrictedOperation() };
+    if borrowed_rights {
+        return None;
+    }
+    identity::current()
+}
+
+fn denied(message: String) -> GuardError {
+    GuardError::Denied(message)
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn check_perms(range_table: *mut pg_sys::List, ereport: bool) -> bool {
+    if let Some(identity) = enforced() {
+        // SAFETY: Postgres passes the statement's range table.
+        if let Err(e) = unsafe { check_range_table(range_table, identity.permissions.as_ref()) } {
+            if ereport {
+                e.raise();
+            }
+            return false;
+        }
+    }
+    // SAFETY: chaining to the previous hook with Postgres' own arguments.
+    unsafe { PREV_CHECK_PERMS.is_none_or(|prev| prev(range_table, ereport)) }
+}
+
+unsafe fn check_range_table(range_table: *mut pg_sys::List, permissions: Option<&Permissions>) -> Result<(), GuardError> {
+    // SAFETY: a list of RangeTblEntry, as the planner builds it.
+    let entries = unsafe { PgList::<pg_sys::RangeTblEntry>::from_pg(range_table) };
+    for rte in entries.iter_ptr() {
+        // SAFETY: entries of a valid range table.
+        let rte = unsafe { &*rte };
+        if rte.rtekind != pg_sys::RTEKind::RTE_RELATION || rte.checkAsUser != pg_sys::InvalidOid {
+            continue;
+        }
+        let wanted = [
+            (pg_sys::ACL_SELECT, Command::Select, rte.selectedCols),
+            (pg_sys::ACL_INSERT, Command::Insert, rte.insertedCols),
+            (pg_sys::ACL_UPDATE, Command::Update, rte.updatedCols),
+            (pg_sys::ACL_DELETE, Command::Delete, std::ptr::null_mut()),
+        ];
+        for (bit, command, cols) in wanted {
+            if rte.requiredPerms & bit != 0 {
+                // SAFETY: relid and the column set belong to this entry.
+                unsafe { check_relation(permissions, command, rte.relid, cols)? };
+            }
+        }
+    }
+    Ok(())
+}
+
+unsafe fn check_relation(permissions: Option<&Permissions>, command: Command, relid: pg_sys::Oid, cols: *mut pg_sys::Bitmapset) -> Result<(), GuardError> {
+    // SAFETY: catalog lookups for a relation the statement already opened.
+    let (schema, table, columns) = unsafe { (schema_of(relid), cstr(pg_sys::get_rel_name(relid)), column_names(relid, cols)) };
+    let refs: Vec<&str> = columns.iter().map(String::as_str).collect();
+    let verdict = match permissions {
+        None => Err(Denial::Table),
+        Some(p) => p.allows(command, &schema, &table, &refs),
+    };
+    verdict.map_err(|d| match d {
+        Denial::Table => denied(format!("the token does not grant {command} on {schema}.{table}")),
+        Denial::Column(c) => denied(format!("the token does not grant {command} on column {c} of {schema}.{table}")),
+    })
+}
+
+unsafe fn schema_of(relid: pg_sys::Oid) -> String {
+    // SAFETY: syscache lookups; NULL results become empty strings.
+    unsafe { cstr(pg_sys::get_namespace_name(pg_sys::get_rel_namespace(relid))) }
+}
+
+unsafe fn cstr(p: *const std::ffi::c_char) -> String {
+    // SAFETY: p is NULL or a NUL-terminated string from Postgres.
+    unsafe { p.as_ref().map(|p| CStr::from_ptr(p).to_string_lossy().into_owned()).unwrap_or_default() }
+}
+
+/// Column names of a privilege bitmap; a whole-row reference is reported as "*", which no
+/// column list contains, so it needs a grant without a column list.
+unsafe fn column_names(relid: pg_sys::Oid, cols: *mut pg_sys::Bitmapset) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut member = -1;
+    loop {
+        // SAFETY: iterating a valid (possibly NULL) bitmapset.
+        member = unsafe { pg_sys::bms_next_member(cols, member) };
+        if member < 0 {
+            return out;
+        }
+        let attno = member + pg_sys::FirstLowInvalidHeapAttributeNumber;
+        if attno == 0 {
+            out.push("*".into());
+        } else {
+            // SAFETY: attribute of an open relation; missing_ok returns NULL.
+            out.push(unsafe { cstr(pg_sys::get_attname(relid, attno as i16, true)) });
+        }
+    }
+}
+
+/// Refusal for a utility statement under an enforced identity, or None to let it run.
+pub unsafe fn utility_refusal(node: *mut pg_sys::Node) -> Option<GuardError> {
+    use pg_sys::NodeTag::*;
+    let identity = enforced()?;
+    // SAFETY: node is the statement's valid parse tree; casts follow the tag.
+    unsafe {
+        match (*node).type_ {
+            T_TransactionStmt | T_VariableSetStmt | T_VariableShowStmt | T_PrepareStmt | T_ExecuteStmt
+            | T_DeallocateStmt | T_DeclareCursorStmt | T_FetchStmt | T_ClosePortalStmt | T_ExplainStmt
+            | T_CopyStmt | T_DoStmt | T_CallStmt | T_DiscardStmt => None,
+            T_TruncateStmt => truncate_refusal(node as *mut pg_sys::TruncateStmt, identity.permissions.as_ref()),
+            _ => {
+                let tag = cstr(pg_sys::GetCommandTagName(pg_sys::CreateCommandTag(node)));
+                Some(denied(format!(
+                    "{tag} is not allowed for a token identity while pg_jwt_guard.enforce_permissions is on"
+                )))
+            }
+        }
+    }
+}
+
+unsafe fn truncate_refusal(stmt: *mut pg_sys::TruncateStmt, permissions: Option<&Permissions>) -> Option<GuardError> {
+    // SAFETY: a list of RangeVar, as the grammar builds it.
+    let relations = unsafe { PgList::<pg_sys::RangeVar>::from_pg((*stmt).relations) };
+    for rv in relations.iter_ptr() {
+        // SAFETY: resolving a name the statement names; missing relations are PostgreSQL's to report.
+        let relid = unsafe { pg_sys::RangeVarGetRelidExtended(rv, pg_sys::NoLock as i32, pg_sys::RVROption::RVR_MISSING_OK, None, std::ptr::null_mut()) };
+        if relid == pg_sys::InvalidOid {
+            continue;
+        }
+        // SAFETY: relid was just resolved.
+        if let Err(e) = unsafe { check_relation(permissions, Command::Truncate, relid, std::ptr::null_mut()) } {
+            return Some(e);
+        }
+    }
+    None
+}
+
+/// Whether the token lists the named action (exact, case-sensitive). False without identity.
+#[pg_extern(stable, parallel_safe)]
+fn can(action: &str) -> bool {
+    preload::require().or_raise();
+    identity::current().and_then(|i| i.permissions.as_ref().map(|p| p.can(action))).unwrap_or(false)
+}
+
+/// Raises 42501 unless the token lists the named action.
+#[pg_extern(stable, parallel_safe)]
+fn require(action: &str) {
+    if !can(action) {
+        denied(format!(
+            "the token does not grant the action \"{}\"",
+            jwt_guard_core::error::printable(action)
+        ))
+        .raise();
+    }
+}
