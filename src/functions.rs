@@ -1,7 +1,9 @@
 //! SQL functions that verify tokens and change identity, and the key administration functions.
 
 use crate::errors::{GuardError, OrRaise};
+use crate::cache::{self, Verified};
 use crate::{context, identity, keystore, preload, role_checks, settings};
+use std::rc::Rc;
 use jwt_guard_core::error::printable;
 use jwt_guard_core::{roles, token, Identity, KeyError, Rejection};
 use pgrx::prelude::*;
@@ -12,19 +14,28 @@ fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
-/// Every check a token must pass, without changing anything.
-fn check(token: Option<&str>) -> Result<(Identity, pg_sys::Oid, String), GuardError> {
+/// Every check a token must pass, without changing anything. A token verified before is
+/// taken from the cache when nothing it depends on has changed.
+fn check(token: Option<&str>) -> Result<Rc<Verified>, GuardError> {
     preload::require()?;
     let token = token.ok_or(GuardError::Token(Rejection::Null))?;
     let policy = settings::policy();
-    let parsed = token::parse(token, policy.max_token_bytes)?;
-    let key = keystore::find(parsed.kid.as_deref(), parsed.alg)?;
-    let identity = token::verify(&parsed, &key, &policy, now())?;
     let allowed = settings::allowed_roles()?;
     let default_role = settings::default_role();
+    let now = now();
+    let key = cache::token_key(token);
+    if let Some(hit) = cache::lookup(&key, &policy, &allowed, &default_role, now) {
+        return Ok(hit);
+    }
+    let generation = cache::generation();
+    let parsed = token::parse(token, policy.max_token_bytes)?;
+    let verifying_key = keystore::find(parsed.kid.as_deref(), parsed.alg)?;
+    let identity = token::verify(&parsed, &verifying_key, &policy, now)?;
     let role = roles::choose(identity.role_claim.as_deref(), default_role.as_deref(), &allowed)?;
     let oid = role_checks::resolve(&role)?;
-    Ok((identity, oid, role))
+    let serialized = serde_json::to_string(&identity)
+        .map_err(|_| GuardError::Setting("identity could not be serialized".into()))?;
+    Ok(cache::store(key, Rc::new(identity), serialized, role, oid, generation, policy, allowed, default_role))
 }
 
 fn claims_json(identity: &Identity) -> JsonB {
@@ -48,18 +59,16 @@ fn audit(identity: &Identity, role: &str) {
 #[pg_extern(volatile, parallel_unsafe)]
 fn authenticate(token: Option<&str>) -> JsonB {
     let result = context::refuse_unsafe("authenticate()").and_then(|_| check(token));
-    let (identity, oid, role) = result.or_raise();
-    let claims = claims_json(&identity);
-    let applied = identity::apply(identity, oid).or_raise();
-    audit(&applied, &role);
-    claims
+    let verified = result.or_raise();
+    identity::apply(verified.identity.clone(), &verified.serialized, verified.role_oid).or_raise();
+    audit(&verified.identity, &verified.role);
+    claims_json(&verified.identity)
 }
 
 /// The same checks as authenticate(), with no switch and no state change.
 #[pg_extern(volatile, parallel_unsafe)]
 fn verify(token: Option<&str>) -> JsonB {
-    let (identity, _, _) = check(token).or_raise();
-    claims_json(&identity)
+    claims_json(&check(token).or_raise().identity)
 }
 
 /// Drops the identity now: claims cleared, back to the user the transaction started as.

@@ -135,6 +135,10 @@ pub unsafe fn utility_refusal(node: *mut pg_sys::Node) -> Option<GuardError> {
     let identity = enforced()?;
     // SAFETY: node is the statement's valid parse tree; casts follow the tag.
     unsafe {
+        // EXPLAIN of CREATE TABLE AS / SELECT INTO creates the table: judge what it wraps.
+        if let Some(inner) = crate::lockdown::explained_utility(node) {
+            return utility_refusal(inner);
+        }
         match (*node).type_ {
             T_TransactionStmt | T_VariableSetStmt | T_VariableShowStmt | T_PrepareStmt | T_ExecuteStmt
             | T_DeallocateStmt | T_DeclareCursorStmt | T_FetchStmt | T_ClosePortalStmt | T_ExplainStmt
@@ -151,6 +155,11 @@ pub unsafe fn utility_refusal(node: *mut pg_sys::Node) -> Option<GuardError> {
 }
 
 unsafe fn truncate_refusal(stmt: *mut pg_sys::TruncateStmt, permissions: Option<&Permissions>) -> Option<GuardError> {
+    // CASCADE would empty tables the statement does not name.
+    // SAFETY: reading the statement's own field.
+    if unsafe { (*stmt).behavior } == pg_sys::DropBehavior::DROP_CASCADE {
+        return Some(denied("TRUNCATE ... CASCADE is not allowed for a token identity while pg_jwt_guard.enforce_permissions is on".into()));
+    }
     // SAFETY: a list of RangeVar, as the grammar builds it.
     let relations = unsafe { PgList::<pg_sys::RangeVar>::from_pg((*stmt).relations) };
     for rv in relations.iter_ptr() {
@@ -167,20 +176,22 @@ unsafe fn truncate_refusal(stmt: *mut pg_sys::TruncateStmt, permissions: Option<
     None
 }
 
-/// Whether the token lists the named action (exact, case-sensitive). False without identity.
+/// Whether the token lists the named action (exact, case-sensitive). False without identity
+/// and for a NULL action.
 #[pg_extern(stable, parallel_safe)]
-fn can(action: &str) -> bool {
+fn can(action: Option<&str>) -> bool {
     preload::require().or_raise();
+    let Some(action) = action else { return false };
     identity::current().and_then(|i| i.permissions.as_ref().map(|p| p.can(action))).unwrap_or(false)
 }
 
-/// Raises 42501 unless the token lists the named action.
+/// Raises 42501 unless the token lists the named action (a NULL action is never granted).
 #[pg_extern(stable, parallel_safe)]
-fn require(action: &str) {
+fn require(action: Option<&str>) {
     if !can(action) {
         denied(format!(
             "the token does not grant the action \"{}\"",
-            jwt_guard_core::error::printable(action)
+            jwt_guard_core::error::printable(action.unwrap_or("NULL"))
         ))
         .raise();
     }

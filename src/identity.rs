@@ -134,18 +134,15 @@ impl Drop for WritingGuard {
 
 /// Makes `identity` (as `role`) the identity of this transaction: claims first, then the
 /// user id, so an error leaves neither changed.
-pub fn apply(identity: Identity, role: pg_sys::Oid) -> Result<Rc<Identity>, GuardError> {
-    let serialized = serde_json::to_string(&identity)
-        .map_err(|_| GuardError::Setting("identity could not be serialized".into()))?;
+pub fn apply(identity: Rc<Identity>, serialized: &str, role: pg_sys::Oid) -> Result<(), GuardError> {
     let now = context::current();
     if BASE_USER.get().is_none() {
         BASE_USER.set(Some(now));
     }
-    write_carrier(&serialized)?;
-    let identity = Rc::new(identity);
-    CACHE.set((GENERATION.get(), Some(identity.clone())));
+    write_carrier(serialized)?;
+    CACHE.set((GENERATION.get(), Some(identity)));
     context::switch_to(UserContext { user: role, sec: now.sec });
-    Ok(identity)
+    Ok(())
 }
 
 /// Drops the identity now; the user returns to the one the transaction started with.

@@ -5,6 +5,7 @@
 //! so `retire_key` takes effect in every session from the next statement on. Parsed keys are
 //! cached per backend by (kid, row version) so a hit costs no PEM or JWK parsing.
 
+use crate::cache::{self, GenerationMap};
 use crate::context;
 use crate::errors::GuardError;
 use jwt_guard_core::keys::{self, KeyFormat};
@@ -39,6 +40,28 @@ GRANT USAGE ON SCHEMA jwt_guard TO PUBLIC;
     name = "key_store",
     bootstrap
 );
+
+pgrx::extension_sql!(
+    r#"
+CREATE TRIGGER key_store_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON jwt_guard.key_store
+    FOR EACH STATEMENT EXECUTE FUNCTION jwt_guard.key_store_changed();
+REVOKE EXECUTE ON FUNCTION jwt_guard.key_store_changed() FROM PUBLIC;
+"#,
+    name = "key_store_trigger",
+    requires = [key_store_changed]
+);
+
+/// Tells every backend, at commit, that cached keys are stale: DML sends no invalidation of
+/// its own, so the trigger sends a relcache invalidation for the key store.
+#[pg_trigger]
+fn key_store_changed<'a>(
+    trigger: &'a pgrx::PgTrigger<'a>,
+) -> Result<Option<pgrx::heap_tuple::PgHeapTuple<'a, pgrx::AllocatedByPostgres>>, pgrx::PgTriggerError> {
+    let relid = trigger.relid()?;
+    // SAFETY: queues a transactional invalidation for a relation that exists.
+    unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) };
+    Ok(None)
+}
 
 const INSERT: &str = "INSERT INTO jwt_guard.key_store (kid, alg, format, key_text, issuer, fingerprint) \
                       VALUES ($1, $2, $3, $4, $5, $6)";
@@ -93,13 +116,19 @@ pub fn import(jwks: &serde_json::Value, issuer: Option<&str>) -> Result<i32, Gua
 
 /// `retire_key`: from the next statement on no session accepts tokens signed with it.
 pub fn retire(kid: &str) -> Result<(), GuardError> {
-    let retired = Spi::get_one_with_args::<String>(
-        "UPDATE jwt_guard.key_store SET status = 'retired', retired = pg_catalog.now() \
-         WHERE kid OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'active' RETURNING kid",
-        &[kid.into()],
-    );
+    // No row limit: with one, the executor stops before the statement trigger fires.
+    let retired = Spi::connect_mut(|client| {
+        client
+            .update(
+                "UPDATE jwt_guard.key_store SET status = 'retired', retired = pg_catalog.now() \
+                 WHERE kid OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'active'",
+                None,
+                &[kid.into()],
+            )
+            .map(|table| table.len())
+    });
     match retired {
-        Ok(Some(_)) => Ok(()),
+        Ok(1) => Ok(()),
         _ => Err(KeyError::new(format!(
             "no active key with kid \"{}\"",
             jwt_guard_core::error::printable(kid)
@@ -120,12 +149,28 @@ struct Row {
 
 thread_local! {
     static PARSED: RefCell<HashMap<(String, String), Rc<VerifyingKey>>> = RefCell::new(HashMap::new());
+    static FOUND: RefCell<GenerationMap<Rc<VerifyingKey>>> = RefCell::new(GenerationMap::new());
 }
 const PARSED_CAP: usize = 256;
 
 /// Finds the key for a token: by exact kid, or the one active key of the token's algorithm
-/// when the token has no kid.
+/// when the token has no kid. Found keys are cached until the key store (or any relation)
+/// changes; its trigger makes sure a change reaches every session.
 pub fn find(kid: Option<&str>, alg: Algorithm) -> Result<Rc<VerifyingKey>, GuardError> {
+    let lookup = match kid {
+        Some(k) => format!("kid:{k}"),
+        None => format!("alg:{}", keys::alg_name(alg)),
+    };
+    if let Some(key) = FOUND.with_borrow_mut(|m| m.get(&lookup)) {
+        return Ok(key);
+    }
+    let generation = cache::generation();
+    let key = find_uncached(kid, alg)?;
+    FOUND.with_borrow_mut(|m| m.put(lookup, key.clone(), generation));
+    Ok(key)
+}
+
+fn find_uncached(kid: Option<&str>, alg: Algorithm) -> Result<Rc<VerifyingKey>, GuardError> {
     let rows = context::as_superuser(|| fetch(kid, alg));
     let row = match (kid, rows.as_slice()) {
         (Some(k), []) => return Err(Rejection::UnknownKid(k.to_owned()).into()),

@@ -5,6 +5,7 @@
 use pgrx::prelude::*;
 
 mod accessors;
+mod cache;
 mod context;
 mod errors;
 mod functions;
@@ -25,6 +26,7 @@ pub extern "C-unwind" fn _PG_init() {
     settings::define();
     identity::init();
     if preload::is_preloading() {
+        cache::init();
         lockdown::install();
         guardrails::install();
     }

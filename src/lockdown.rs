@@ -145,6 +145,22 @@ unsafe extern "C-unwind" fn process_utility(
     }
 }
 
+/// The utility statement inside `EXPLAIN`, if any (EXPLAIN ANALYZE CREATE TABLE AS runs it).
+pub unsafe fn explained_utility(node: *mut pg_sys::Node) -> Option<*mut pg_sys::Node> {
+    // SAFETY: casts follow the tag checks; an analyzed EXPLAIN holds a Query.
+    unsafe {
+        if node.is_null() || (*node).type_ != pg_sys::NodeTag::T_ExplainStmt {
+            return None;
+        }
+        let query = (*(node as *mut pg_sys::ExplainStmt)).query;
+        if query.is_null() || (*query).type_ != pg_sys::NodeTag::T_Query {
+            return None;
+        }
+        let inner = (*(query as *mut pg_sys::Query)).utilityStmt;
+        (!inner.is_null()).then_some(inner)
+    }
+}
+
 /// What a utility statement would do that a locked session may not, if anything.
 unsafe fn refusal(node: *mut pg_sys::Node) -> Option<String> {
     use pg_sys::NodeTag::*;
@@ -152,6 +168,9 @@ unsafe fn refusal(node: *mut pg_sys::Node) -> Option<String> {
     unsafe {
         if node.is_null() {
             return None;
+        }
+        if let Some(inner) = explained_utility(node) {
+            return refusal(inner);
         }
         match (*node).type_ {
             T_VariableSetStmt => {

@@ -2,14 +2,37 @@
 //! signed token and a role (the switch needs no membership), so a listed role is still
 //! refused when it, or any role it belongs to, holds a dangerous attribute or power.
 
+use crate::cache::{self, GenerationMap};
 use crate::context;
+use std::cell::RefCell;
 use crate::errors::GuardError;
 use jwt_guard_core::error::printable;
 use pgrx::prelude::*;
 use std::ffi::CString;
 
-/// Returns the role's OID if it exists and may be assumed.
+thread_local! {
+    static CHECKED: RefCell<GenerationMap<Result<pg_sys::Oid, String>>> = RefCell::new(GenerationMap::new());
+}
+
+/// Returns the role's OID if it exists and may be assumed. The verdict is cached until the
+/// next change to roles, memberships or relations.
 pub fn resolve(name: &str) -> Result<pg_sys::Oid, GuardError> {
+    if let Some(verdict) = CHECKED.with_borrow_mut(|m| m.get(name)) {
+        return verdict.map_err(GuardError::Role);
+    }
+    let generation = cache::generation();
+    let verdict = check(name);
+    let stored = verdict.as_ref().copied().map_err(|e| match e {
+        GuardError::Role(m) => m.clone(),
+        other => format!("{other:?}"),
+    });
+    if matches!(verdict, Ok(_) | Err(GuardError::Role(_))) {
+        CHECKED.with_borrow_mut(|m| m.put(name.to_owned(), stored, generation));
+    }
+    verdict
+}
+
+fn check(name: &str) -> Result<pg_sys::Oid, GuardError> {
     let cname = CString::new(name).map_err(|_| GuardError::Role("role name contains NUL".into()))?;
     // SAFETY: catalog lookup by exact name; missing_ok returns InvalidOid instead of raising.
     let oid = unsafe { pg_sys::get_role_oid(cname.as_ptr(), true) };

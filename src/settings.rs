@@ -20,6 +20,7 @@ pub static TENANT_CLAIM: GucSetting<Option<CString>> = GucSetting::<Option<CStri
 pub static AUDIT_LOG: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static PERMISSIONS_CLAIM: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"permissions"));
 pub static ENFORCE_PERMISSIONS: GucSetting<bool> = GucSetting::<bool>::new(false);
+pub static TOKEN_CACHE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(1000);
 pub static LOGIN_ROLES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
 fn text(setting: &GucSetting<Option<CString>>) -> String {
@@ -51,6 +52,10 @@ pub fn default_role() -> Option<String> {
 /// Roles whose sessions are locked down even before a token is presented.
 pub fn login_roles() -> Vec<String> {
     split_list(&text(&LOGIN_ROLES))
+}
+
+pub fn token_cache_size() -> usize {
+    TOKEN_CACHE_SIZE.get().max(0) as usize
 }
 
 pub fn enforce_permissions() -> bool {
@@ -229,6 +234,16 @@ pub fn define() {
         &ENFORCE_PERMISSIONS,
         GucContext::Suset,
         flags,
+    );
+    GucRegistry::define_int_guc(
+        c"pg_jwt_guard.token_cache_size",
+        c"Verified tokens each backend keeps (by SHA-256), re-checked for time and settings on every use.",
+        c"0 turns the cache off.",
+        &TOKEN_CACHE_SIZE,
+        0,
+        100_000,
+        GucContext::Suset,
+        GucFlags::default(),
     );
     GucRegistry::define_bool_guc(
         c"pg_jwt_guard.audit_log",

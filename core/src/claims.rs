@@ -39,6 +39,12 @@ impl Identity {
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope)
     }
+
+    /// Time rules again, for an identity verified earlier (a cached token): `exp`, `nbf` and
+    /// the remaining lifetime are checked against `now`.
+    pub fn still_valid(&self, policy: &Policy, now: i64) -> Result<(), Rejection> {
+        check_times(&self.claims, policy, now).map(|_| ())
+    }
 }
 
 fn lookup<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {

@@ -68,11 +68,13 @@ SELECT t.try('SELECT count(*) FROM notes_view');
 SELECT jwt_guard.can('refund') AS refund, jwt_guard.can('Refund') AS refund_case, jwt_guard.can('select:orders') AS grant_is_not_action;
 SELECT jwt_guard.require('refund');
 SELECT t.try($$SELECT jwt_guard.require('delete-everything')$$);
+SELECT t.try('SELECT jwt_guard.require(NULL)'), jwt_guard.can(NULL) AS can_null;
 -- Utility statements other than the harmless ones are refused.
 SELECT t.try('CREATE TABLE pg_temp.x (i int)');
 SELECT t.try('LOCK TABLE orders');
 SELECT t.try('GRANT SELECT ON orders TO PUBLIC');
 SELECT t.try('ANALYZE orders');
+SELECT t.try('EXPLAIN ANALYZE CREATE TABLE pg_temp.y AS SELECT 1 AS x');
 SAVEPOINT s;
 RELEASE SAVEPOINT s;
 SHOW pg_jwt_guard.enforce_permissions;
@@ -89,6 +91,7 @@ COPY notes (id, tenant_id, body) FROM STDIN;
 5	acme	copied
 \.
 COPY notes TO STDOUT;
+SELECT t.try('TRUNCATE notes CASCADE');
 SELECT t.try('TRUNCATE notes');
 SELECT t.try('TRUNCATE orders');
 -- Re-authenticating under enforcement works (the extension's own catalog reads are not checked).

@@ -76,6 +76,7 @@ SELECT t.try('DECLARE c CURSOR WITH HOLD FOR SELECT * FROM orders');
 SELECT t.try('CREATE TEMP TABLE stash AS SELECT * FROM orders');
 SELECT t.try('CREATE TEMP TABLE stash2 (x int)');
 SELECT t.try('SELECT * INTO TEMP stash3 FROM orders');
+SELECT t.try('EXPLAIN ANALYZE CREATE TEMP TABLE stash4 AS SELECT * FROM orders');
 SELECT t.try('CREATE TEMP TABLE scratch (x int) ON COMMIT DROP');
 -- P7: RESET ALL and DISCARD PLANS leave the identity alone; DISCARD ALL is refused here.
 RESET ALL;

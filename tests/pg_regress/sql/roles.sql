@@ -52,6 +52,15 @@ SELECT t.auth(:'tok_no_role');
 -- An allowed role works; the login role is a member of none of them.
 SELECT t.auth(:'tok_reader');
 SELECT count(*) AS memberships FROM pg_auth_members WHERE member = 'authenticator'::regrole;
+-- The verdict is cached, but a change to the role reaches it at once.
+\c - postgres
+ALTER ROLE app_reader CREATEDB;
+\c - authenticator
+SELECT t.auth(:'tok_reader');
+\c - postgres
+ALTER ROLE app_reader NOCREATEDB;
+\c - authenticator
+SELECT t.auth(:'tok_reader');
 -- The settings cannot be loosened by the login role.
 SELECT t.try($$SET pg_jwt_guard.allowed_roles = 'postgres'$$);
 SELECT t.try($$SELECT set_config('pg_jwt_guard.default_role', 'app_user', false)$$);

@@ -1,0 +1,151 @@
+//! Per-backend caches that keep verification off the catalogs and off the crypto on the hot
+//! path, and the invalidation that keeps them honest.
+//!
+//! One generation counter covers everything cached: it moves on every relcache invalidation
+//! (a change to `jwt_guard.key_store` sends one through its trigger; DDL, ownership and RLS
+//! changes send them too) and on every change to roles, memberships or databases. A cached
+//! entry is used only while its generation is current, so `retire_key` and any role change
+//! take effect in every session from its next transaction on, and in the same session at once.
+//!
+//! The token cache is keyed by the SHA-256 of the token, holds at most
+//! `pg_jwt_guard.token_cache_size` entries (least recently used out first), and re-checks the
+//! time claims and the settings on every hit.
+
+use crate::settings;
+use jwt_guard_core::{Identity, Policy};
+use lru::LruCache;
+use pgrx::pg_sys;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::rc::Rc;
+
+thread_local! {
+    static GENERATION: Cell<u64> = const { Cell::new(1) };
+    static TOKENS: RefCell<Option<LruCache<[u8; 32], Rc<Verified>>>> = const { RefCell::new(None) };
+}
+
+/// A token that passed every check, with what is needed to apply it again.
+pub struct Verified {
+    pub identity: Rc<Identity>,
+    pub serialized: String,
+    pub role: String,
+    pub role_oid: pg_sys::Oid,
+    generation: u64,
+    policy: Policy,
+    allowed: Vec<String>,
+    default_role: Option<String>,
+}
+
+/// Registers the invalidation callbacks; called once while preloading.
+pub fn init() {
+    use pg_sys::SysCacheIdentifier::*;
+    // SAFETY: registration of process-local callbacks at start-up; backends inherit them.
+    unsafe {
+        pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache), pg_sys::Datum::from(0));
+        for cache in [AUTHOID, AUTHNAME, AUTHMEMMEMROLE, AUTHMEMROLEMEM, DATABASEOID] {
+            pg_sys::CacheRegisterSyscacheCallback(cache as i32, Some(on_syscache), pg_sys::Datum::from(0));
+        }
+    }
+}
+
+// Callbacks run while invalidations are processed: they only bump a counter.
+unsafe extern "C-unwind" fn on_relcache(_arg: pg_sys::Datum, _relid: pg_sys::Oid) {
+    bump();
+}
+
+unsafe extern "C-unwind" fn on_syscache(_arg: pg_sys::Datum, _cache: i32, _hash: u32) {
+    bump();
+}
+
+fn bump() {
+    GENERATION.set(GENERATION.get().wrapping_add(1));
+}
+
+pub fn generation() -> u64 {
+    GENERATION.get()
+}
+
+/// A small map whose entries are valid for one generation.
+pub struct GenerationMap<V> {
+    generation: u64,
+    entries: HashMap<String, V>,
+}
+
+impl<V: Clone> GenerationMap<V> {
+    pub const CAP: usize = 1024;
+
+    pub fn new() -> Self {
+        GenerationMap { generation: 0, entries: HashMap::new() }
+    }
+
+    pub fn get(&mut self, key: &str) -> Option<V> {
+        if self.generation != generation() {
+            self.entries.clear();
+            self.generation = generation();
+        }
+        self.entries.get(key).cloned()
+    }
+
+    pub fn put(&mut self, key: String, value: V, at: u64) {
+        if at != generation() {
+            return; // the catalogs moved while we computed it
+        }
+        if self.entries.len() >= Self::CAP {
+            self.entries.clear();
+        }
+        self.entries.insert(key, value);
+    }
+}
+
+pub fn token_key(token: &str) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+    let mut key = [0u8; 32];
+    key.copy_from_slice(digest.as_ref());
+    key
+}
+
+fn with_tokens<R>(f: impl FnOnce(&mut LruCache<[u8; 32], Rc<Verified>>) -> R) -> Option<R> {
+    let size = settings::token_cache_size();
+    TOKENS.with_borrow_mut(|slot| {
+        let capacity = NonZeroUsize::new(size)?;
+        if slot.as_ref().is_none_or(|c| c.cap() != capacity) {
+            *slot = Some(LruCache::new(capacity));
+        }
+        slot.as_mut().map(f)
+    })
+}
+
+/// The cached verification of `key`, if it is still good under the current settings and clock.
+pub fn lookup(key: &[u8; 32], policy: &Policy, allowed: &[String], default_role: &Option<String>, now: i64) -> Option<Rc<Verified>> {
+    let hit = with_tokens(|c| c.get(key).cloned()).flatten()?;
+    let current = hit.generation == generation()
+        && hit.policy == *policy
+        && hit.allowed == allowed
+        && hit.default_role == *default_role
+        && hit.identity.still_valid(policy, now).is_ok();
+    if !current {
+        with_tokens(|c| c.pop(key));
+        return None;
+    }
+    Some(hit)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn store(
+    key: [u8; 32],
+    identity: Rc<Identity>,
+    serialized: String,
+    role: String,
+    role_oid: pg_sys::Oid,
+    at: u64,
+    policy: Policy,
+    allowed: Vec<String>,
+    default_role: Option<String>,
+) -> Rc<Verified> {
+    let verified = Rc::new(Verified { identity, serialized, role, role_oid, generation: at, policy, allowed, default_role });
+    if at == generation() {
+        with_tokens(|c| c.put(key, verified.clone()));
+    }
+    verified
+}
