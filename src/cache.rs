@@ -12,7 +12,8 @@
 //! time claims and the settings on every hit.
 
 use crate::settings;
-use jwt_guard_core::{Identity, Policy};
+use crate::settings::Snapshot;
+use jwt_guard_core::Identity;
 use lru::LruCache;
 use pgrx::pg_sys;
 use std::cell::{Cell, RefCell};
@@ -32,9 +33,7 @@ pub struct Verified {
     pub role: String,
     pub role_oid: pg_sys::Oid,
     generation: u64,
-    policy: Policy,
-    allowed: Vec<String>,
-    default_role: Option<String>,
+    settings: Rc<Snapshot>,
 }
 
 /// Registers the invalidation callbacks; called once while preloading.
@@ -117,13 +116,12 @@ fn with_tokens<R>(f: impl FnOnce(&mut LruCache<[u8; 32], Rc<Verified>>) -> R) ->
 }
 
 /// The cached verification of `key`, if it is still good under the current settings and clock.
-pub fn lookup(key: &[u8; 32], policy: &Policy, allowed: &[String], default_role: &Option<String>, now: i64) -> Option<Rc<Verified>> {
+pub fn lookup(key: &[u8; 32], settings: &Rc<Snapshot>, now: i64) -> Option<Rc<Verified>> {
     let hit = with_tokens(|c| c.get(key).cloned()).flatten()?;
+    let same_settings = Rc::ptr_eq(&hit.settings, settings) || *hit.settings == **settings;
     let current = hit.generation == generation()
-        && hit.policy == *policy
-        && hit.allowed == allowed
-        && hit.default_role == *default_role
-        && hit.identity.still_valid(policy, now).is_ok();
+        && same_settings
+        && hit.identity.still_valid(&settings.policy, now).is_ok();
     if !current {
         with_tokens(|c| c.pop(key));
         return None;
@@ -139,11 +137,9 @@ pub fn store(
     role: String,
     role_oid: pg_sys::Oid,
     at: u64,
-    policy: Policy,
-    allowed: Vec<String>,
-    default_role: Option<String>,
+    settings: Rc<Snapshot>,
 ) -> Rc<Verified> {
-    let verified = Rc::new(Verified { identity, serialized, role, role_oid, generation: at, policy, allowed, default_role });
+    let verified = Rc::new(Verified { identity, serialized, role, role_oid, generation: at, settings });
     if at == generation() {
         with_tokens(|c| c.put(key, verified.clone()));
     }

@@ -16,41 +16,46 @@ fn now() -> i64 {
 
 /// Every check a token must pass, without changing anything. A token verified before is
 /// taken from the cache when nothing it depends on has changed.
-fn check(token: Option<&str>) -> Result<Rc<Verified>, GuardError> {
+fn check(token: Option<&str>) -> Result<(Rc<Verified>, bool), GuardError> {
     preload::require()?;
     let token = token.ok_or(GuardError::Token(Rejection::Null))?;
-    let policy = settings::policy();
-    let allowed = settings::allowed_roles()?;
-    let default_role = settings::default_role();
+    let snapshot = settings::snapshot()?;
+    let (policy, allowed, default_role) = (&snapshot.policy, &snapshot.allowed, &snapshot.default_role);
     let now = now();
     let key = cache::token_key(token);
-    if let Some(hit) = cache::lookup(&key, &policy, &allowed, &default_role, now) {
-        return Ok(hit);
+    if let Some(hit) = cache::lookup(&key, &snapshot, now) {
+        return Ok((hit, true));
     }
     let generation = cache::generation();
     let parsed = token::parse(token, policy.max_token_bytes)?;
     let verifying_key = keystore::find(parsed.kid.as_deref(), parsed.alg)?;
-    let identity = token::verify(&parsed, &verifying_key, &policy, now)?;
-    let role = roles::choose(identity.role_claim.as_deref(), default_role.as_deref(), &allowed)?;
+    let identity = token::verify(&parsed, &verifying_key, policy, now)?;
+    let role = roles::choose(identity.role_claim.as_deref(), default_role.as_deref(), allowed)?;
     let oid = role_checks::resolve(&role)?;
     let serialized = serde_json::to_string(&identity)
         .map_err(|_| GuardError::Setting("identity could not be serialized".into()))?;
-    Ok(cache::store(key, Rc::new(identity), serialized, role, oid, generation, policy, allowed, default_role))
+    Ok((cache::store(key, Rc::new(identity), serialized, role, oid, generation, snapshot.clone()), false))
 }
 
 fn claims_json(identity: &Identity) -> JsonB {
     JsonB(serde_json::Value::Object(identity.claims.clone()))
 }
 
-fn audit(identity: &Identity, role: &str) {
-    if settings::audit_log() {
+fn audit(identity: &Identity, role: &str, from_cache: bool) {
+    let wanted = match settings::audit_log() {
+        settings::AuditLog::Off => false,
+        settings::AuditLog::Verified => !from_cache,
+        settings::AuditLog::All => true,
+    };
+    if wanted {
         let field = |v: &Option<String>| v.as_deref().map(printable).unwrap_or_else(|| "-".into());
         pgrx::log!(
-            "pg_jwt_guard: authenticated role={} sub={} kid={} jti={}",
+            "pg_jwt_guard: authenticated role={} sub={} kid={} jti={}{}",
             role,
             field(&identity.sub),
             field(&identity.kid),
-            field(&identity.jti)
+            field(&identity.jti),
+            if from_cache { " (cached)" } else { "" }
         );
     }
 }
@@ -59,16 +64,16 @@ fn audit(identity: &Identity, role: &str) {
 #[pg_extern(volatile, parallel_unsafe)]
 fn authenticate(token: Option<&str>) -> JsonB {
     let result = context::refuse_unsafe("authenticate()").and_then(|_| check(token));
-    let verified = result.or_raise();
+    let (verified, from_cache) = result.or_raise();
     identity::apply(verified.identity.clone(), &verified.serialized, verified.role_oid).or_raise();
-    audit(&verified.identity, &verified.role);
+    audit(&verified.identity, &verified.role, from_cache);
     claims_json(&verified.identity)
 }
 
 /// The same checks as authenticate(), with no switch and no state change.
 #[pg_extern(volatile, parallel_unsafe)]
 fn verify(token: Option<&str>) -> JsonB {
-    claims_json(&check(token).or_raise().identity)
+    claims_json(&check(token).or_raise().0.identity)
 }
 
 /// Drops the identity now: claims cleared, back to the user the transaction started as.

@@ -72,6 +72,10 @@ unsafe extern "C-unwind" fn check_carrier(newval: *mut *mut c_char, _extra: *mut
 
 unsafe extern "C-unwind" fn assign_carrier(_newval: *const c_char, _extra: *mut c_void) {
     GENERATION.set(GENERATION.get().wrapping_add(1));
+    // Plans may hold tenant()/sub() folded to constants (accessors.rs): none may outlive the
+    // identity they were planned under. This only marks plans invalid; it cannot fail.
+    // SAFETY: walks the backend's own plan lists, no catalog access, no allocation.
+    unsafe { pg_sys::ResetPlanCache() };
 }
 
 /// The identity of this transaction, if any.

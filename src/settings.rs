@@ -17,7 +17,21 @@ pub static ROLE_CLAIM: GucSetting<Option<CString>> = GucSetting::<Option<CString
 pub static ALLOWED_ROLES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static DEFAULT_ROLE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static TENANT_CLAIM: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"tenant_id"));
-pub static AUDIT_LOG: GucSetting<bool> = GucSetting::<bool>::new(true);
+/// What `authenticate()` writes to the server log.
+#[derive(pgrx::PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum AuditLog {
+    #[name = c"off"]
+    Off,
+    /// One line whenever a token is verified (its first use in a backend, or after the cache
+    /// let it go): the decision itself, without a line per reuse.
+    #[name = c"verified"]
+    Verified,
+    /// One line for every identity switch.
+    #[name = c"all"]
+    All,
+}
+
+pub static AUDIT_LOG: GucSetting<AuditLog> = GucSetting::<AuditLog>::new(AuditLog::Verified);
 pub static PERMISSIONS_CLAIM: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"permissions"));
 pub static ENFORCE_PERMISSIONS: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static TOKEN_CACHE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(1000);
@@ -25,6 +39,39 @@ pub static LOGIN_ROLES: GucSetting<Option<CString>> = GucSetting::<Option<CStrin
 
 fn text(setting: &GucSetting<Option<CString>>) -> String {
     setting.get().map(|c| c.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// Everything verification reads from the settings, built once per change of any of them.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    pub policy: Policy,
+    pub allowed: Vec<String>,
+    pub default_role: Option<String>,
+}
+
+type SnapshotKey = ([usize; 8], [i32; 3]);
+
+thread_local! {
+    static SNAPSHOT: std::cell::RefCell<Option<(SnapshotKey, std::rc::Rc<Snapshot>)>> = const { std::cell::RefCell::new(None) };
+}
+
+// Postgres stores a new string for every assignment, so the value pointers identify the values.
+fn snapshot_key() -> SnapshotKey {
+    let strings = [&ISSUERS, &AUDIENCE, &ROLE_CLAIM, &ALLOWED_ROLES, &DEFAULT_ROLE, &TENANT_CLAIM, &PERMISSIONS_CLAIM, &LOGIN_ROLES];
+    // SAFETY: reads the current value pointer of settings Postgres owns.
+    let pointers = strings.map(|s| unsafe { *s.as_ptr() } as usize);
+    (pointers, [LEEWAY.get(), MAX_LIFETIME.get(), MAX_TOKEN_BYTES.get()])
+}
+
+/// The settings verification uses, shared until one of them changes.
+pub fn snapshot() -> Result<std::rc::Rc<Snapshot>, GuardError> {
+    let key = snapshot_key();
+    if let Some(hit) = SNAPSHOT.with_borrow(|s| s.as_ref().filter(|(k, _)| *k == key).map(|(_, v)| v.clone())) {
+        return Ok(hit);
+    }
+    let fresh = std::rc::Rc::new(Snapshot { policy: policy(), allowed: allowed_roles()?, default_role: default_role() });
+    SNAPSHOT.set(Some((key, fresh.clone())));
+    Ok(fresh)
 }
 
 /// The verification policy as configured now.
@@ -62,7 +109,7 @@ pub fn enforce_permissions() -> bool {
     ENFORCE_PERMISSIONS.get()
 }
 
-pub fn audit_log() -> bool {
+pub fn audit_log() -> AuditLog {
     AUDIT_LOG.get()
 }
 
@@ -245,10 +292,10 @@ pub fn define() {
         GucContext::Suset,
         GucFlags::default(),
     );
-    GucRegistry::define_bool_guc(
+    GucRegistry::define_enum_guc(
         c"pg_jwt_guard.audit_log",
-        c"Log every identity switch (role, sub, kid, jti; never the token) at LOG level.",
-        c"",
+        c"Log identity switches (role, sub, kid, jti; never the token) at LOG level: off, verified or all.",
+        c"verified: when a token is verified rather than taken from the token cache; all: every switch.",
         &AUDIT_LOG,
         GucContext::Suset,
         flags,

@@ -25,6 +25,8 @@ PORT = 58433
 
 
 class Cluster:
+    port = PORT  # subclasses (bench/bench.py) pick their own so both can run at once
+
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="jwt_guard_scenario_")
         pg = pwd.getpwnam("postgres")
@@ -40,7 +42,7 @@ class Cluster:
     def start(self, preload, extra=""):
         conf = os.path.join(self.data, "pg_jwt_guard.conf")
         with open(conf, "w") as f:
-            f.write(f"port = {PORT}\nunix_socket_directories = '{self.dir}'\nlisten_addresses = ''\n")
+            f.write(f"port = {self.port}\nunix_socket_directories = '{self.dir}'\nlisten_addresses = ''\n")
             if preload:
                 f.write("shared_preload_libraries = 'pg_jwt_guard'\n")
             f.write(extra)
@@ -52,7 +54,7 @@ class Cluster:
         self._run([f"{PGBIN}/pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop"])
 
     def connect(self, user="postgres", autocommit=True):
-        return psycopg.connect(host=self.dir, port=PORT, user=user, dbname="postgres", autocommit=autocommit)
+        return psycopg.connect(host=self.dir, port=self.port, user=user, dbname="postgres", autocommit=autocommit)
 
     def remove(self):
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -106,8 +106,9 @@ BEGIN;
 SELECT jwt_guard.authenticate(:'tok_globex') ->> 'tenant_id' AS tenant;
 EXECUTE q;
 COMMIT;
--- P16: an IMMUTABLE wrapper is folded into the generic plan with A's value. RLS still limits B
--- to globex, so B gets a wrong answer (0), never A's rows: keep accessors STABLE.
+-- P16: an IMMUTABLE wrapper is folded into the generic plan with A's value. Because every
+-- identity change invalidates cached plans, B's execution is replanned and folds B's value;
+-- and RLS would still limit B to globex. Keep accessors STABLE all the same.
 PREPARE q2 AS SELECT count(*) FROM orders WHERE tenant_id = t.tenant_immutable();
 BEGIN;
 SELECT jwt_guard.authenticate(:'tok_acme') ->> 'tenant_id' AS tenant;
@@ -117,6 +118,22 @@ BEGIN;
 SELECT jwt_guard.authenticate(:'tok_globex') ->> 'tenant_id' AS tenant;
 EXECUTE q2;
 COMMIT;
+-- tenant() is folded into plans as a constant (planner support), so every identity change must
+-- invalidate cached plans: re-authenticating, ROLLBACK TO SAVEPOINT and COMMIT all replan.
+PREPARE q3 AS SELECT count(*) FROM orders;
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_acme') ->> 'tenant_id' AS tenant;
+SELECT l AS plan_filter FROM t.explain('SELECT count(*) FROM orders') AS e(l) WHERE l LIKE '%Filter%';
+EXECUTE q3;
+SELECT jwt_guard.authenticate(:'tok_globex') ->> 'tenant_id' AS tenant;
+EXECUTE q3;
+SAVEPOINT s;
+SELECT jwt_guard.authenticate(:'tok_acme') ->> 'tenant_id' AS tenant;
+EXECUTE q3;
+ROLLBACK TO SAVEPOINT s;
+EXECUTE q3;
+COMMIT;
+SELECT t.try('EXECUTE q3');
 DEALLOCATE ALL;
 RESET plan_cache_mode;
 -- ALTER ROLE ... SET role is not applied at login: the session starts as the login role.
