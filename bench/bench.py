@@ -180,6 +180,12 @@ def scripts(tokens, postgrest_claims):
     distinct = (pick + f"\\set n random(1, {DISTINCT_TOKENS})\n"
                 "BEGIN;\nSELECT jwt_guard.authenticate(token) FROM bench_tokens WHERE n = :n;\n"
                 "SELECT payload FROM items_guard WHERE id = :id;\nCOMMIT;\n")
+    # The PostgREST-style transaction with the same extra index lookup: the fair baseline for the
+    # distinct-token case, which pays that lookup only to vary the token.
+    s["b_postgrest_lookup"] = ("bench", pick + f"\\set n random(1, {DISTINCT_TOKENS})\n"
+                               "BEGIN;\nSELECT set_config('role', 'app_user', true), "
+                               f"set_config('request.jwt.claims', '{claims_sql}', true) FROM bench_tokens WHERE n = :n;\n"
+                               "SELECT payload FROM items_json WHERE id = :id;\nCOMMIT;\n")
     s["c_es256_distinct"] = ("bench_nocache", distinct)
     s["c_es256_distinct_cached"] = ("bench", distinct)
     s["c_hs256_noaudit"] = ("bench_noaudit", guard(tokens["HS256"]))
@@ -327,7 +333,8 @@ def targets(point, scan):
         ("RS256 repeated >= 0.95x PostgREST-style", ratio_b["c_rs256"], ">=", 0.95, "x"),
         ("ES256 repeated >= 0.95x PostgREST-style", ratio_b["c_es256"], ">=", 0.95, "x"),
         ("EdDSA repeated >= 0.95x PostgREST-style", ratio_b["c_eddsa"], ">=", 0.95, "x"),
-        ("1,000 distinct ES256 >= 0.60x PostgREST-style", ratio_b["c_es256_distinct"], ">=", 0.60, "x"),
+        ("1,000 distinct ES256 >= 0.60x PostgREST-style (both with the token-table lookup)",
+         point["c_es256_distinct"]["median"] / point["b_postgrest_lookup"]["median"], ">=", 0.60, "x"),
         ("scan, unwrapped accessor <= 1.10x literal", scan["guard"]["median"] / lit, "<=", 1.10, "x"),
         ("scan, JSON policy / unwrapped accessor >= 10x", scan["postgrest_json"]["median"] / scan["guard"]["median"],
          ">=", 10.0, "x"),
@@ -345,6 +352,7 @@ LABELS = {
     "c_rs256": "(c) authenticate RS256",
     "c_es256": "(c) authenticate ES256",
     "c_eddsa": "(c) authenticate EdDSA",
+    "b_postgrest_lookup": "(b) the same + token-table lookup",
     "c_es256_distinct": "(c) ES256, 1,000 distinct, no token cache",
     "c_es256_distinct_cached": "(c) ES256, 1,000 distinct, cached [info]",
     "c_hs256_noaudit": "(c) HS256, audit_log = off [info]",

@@ -12,6 +12,7 @@
 //! time claims and the settings on every hit.
 
 use crate::settings;
+use crate::prepared_jsonb::PreparedJsonb;
 use crate::settings::Snapshot;
 use jwt_guard_core::Identity;
 use lru::LruCache;
@@ -29,6 +30,8 @@ thread_local! {
 /// A token that passed every check, with what is needed to apply it again.
 pub struct Verified {
     pub identity: Rc<Identity>,
+    /// The claims as jsonb, returned by authenticate() and verify().
+    pub claims: PreparedJsonb,
     pub serialized: String,
     pub role: String,
     pub role_oid: pg_sys::Oid,
@@ -133,13 +136,14 @@ pub fn lookup(key: &[u8; 32], settings: &Rc<Snapshot>, now: i64) -> Option<Rc<Ve
 pub fn store(
     key: [u8; 32],
     identity: Rc<Identity>,
+    claims: PreparedJsonb,
     serialized: String,
     role: String,
     role_oid: pg_sys::Oid,
     at: u64,
     settings: Rc<Snapshot>,
 ) -> Rc<Verified> {
-    let verified = Rc::new(Verified { identity, serialized, role, role_oid, generation: at, settings });
+    let verified = Rc::new(Verified { identity, claims, serialized, role, role_oid, generation: at, settings });
     if at == generation() {
         with_tokens(|c| c.put(key, verified.clone()));
     }

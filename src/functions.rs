@@ -2,6 +2,7 @@
 
 use crate::errors::{GuardError, OrRaise};
 use crate::cache::{self, Verified};
+use crate::prepared_jsonb::PreparedJsonb;
 use crate::{context, identity, keystore, preload, role_checks, settings};
 use std::rc::Rc;
 use jwt_guard_core::error::printable;
@@ -34,12 +35,13 @@ fn check(token: Option<&str>) -> Result<(Rc<Verified>, bool), GuardError> {
     let oid = role_checks::resolve(&role)?;
     let serialized = serde_json::to_string(&identity)
         .map_err(|_| GuardError::Setting("identity could not be serialized".into()))?;
-    Ok((cache::store(key, Rc::new(identity), serialized, role, oid, generation, snapshot.clone()), false))
+    let claims = serde_json::to_string(&identity.claims)
+        .ok()
+        .and_then(|text| PreparedJsonb::from_json_text(&text))
+        .ok_or_else(|| GuardError::Setting("claims could not be converted to jsonb".into()))?;
+    Ok((cache::store(key, Rc::new(identity), claims, serialized, role, oid, generation, snapshot.clone()), false))
 }
 
-fn claims_json(identity: &Identity) -> JsonB {
-    JsonB(serde_json::Value::Object(identity.claims.clone()))
-}
 
 fn audit(identity: &Identity, role: &str, from_cache: bool) {
     let wanted = match settings::audit_log() {
@@ -62,18 +64,18 @@ fn audit(identity: &Identity, role: &str, from_cache: bool) {
 
 /// Verifies the token, becomes its role and binds its claims to this transaction.
 #[pg_extern(volatile, parallel_unsafe)]
-fn authenticate(token: Option<&str>) -> JsonB {
+fn authenticate(token: Option<&str>) -> PreparedJsonb {
     let result = context::refuse_unsafe("authenticate()").and_then(|_| check(token));
     let (verified, from_cache) = result.or_raise();
     identity::apply(verified.identity.clone(), &verified.serialized, verified.role_oid).or_raise();
     audit(&verified.identity, &verified.role, from_cache);
-    claims_json(&verified.identity)
+    verified.claims.clone()
 }
 
 /// The same checks as authenticate(), with no switch and no state change.
 #[pg_extern(volatile, parallel_unsafe)]
-fn verify(token: Option<&str>) -> JsonB {
-    claims_json(&check(token).or_raise().0.identity)
+fn verify(token: Option<&str>) -> PreparedJsonb {
+    check(token).or_raise().0.claims.clone()
 }
 
 /// Drops the identity now: claims cleared, back to the user the transaction started as.

@@ -14,6 +14,7 @@ mod identity;
 mod keystore;
 mod lockdown;
 mod preload;
+mod prepared_jsonb;
 mod protect;
 mod role_checks;
 mod settings;
