@@ -123,7 +123,15 @@ unsafe fn text_const(value: Option<&str>) -> *mut pg_sys::Const {
             Some(v) => pg_sys::Datum::from(pg_sys::cstring_to_text_with_len(v.as_ptr().cast(), v.len() as i32)),
             None => pg_sys::Datum::from(0),
         };
-        pg_sys::makeConst(pg_sys::TEXTOID, -1, pg_sys::DEFAULT_COLLATION_OID, -1, datum, value.is_none(), false)
+        pg_sys::makeConst(
+            pg_sys::TEXTOID,
+            -1,
+            pg_sys::DEFAULT_COLLATION_OID,
+            -1,
+            datum,
+            value.is_none(),
+            false,
+        )
     }
 }
 

@@ -11,8 +11,8 @@
 //! `pg_jwt_guard.token_cache_size` entries (least recently used out first), and re-checks the
 //! time claims and the settings on every hit.
 
-use crate::settings;
 use crate::prepared_jsonb::PreparedJsonb;
+use crate::settings;
 use crate::settings::Snapshot;
 use jwt_guard_core::Identity;
 use lru::LruCache;
@@ -78,7 +78,10 @@ impl<V: Clone> GenerationMap<V> {
     pub const CAP: usize = 1024;
 
     pub fn new() -> Self {
-        GenerationMap { generation: 0, entries: HashMap::new() }
+        GenerationMap {
+            generation: 0,
+            entries: HashMap::new(),
+        }
     }
 
     pub fn get(&mut self, key: &str) -> Option<V> {
@@ -122,9 +125,8 @@ fn with_tokens<R>(f: impl FnOnce(&mut LruCache<[u8; 32], Rc<Verified>>) -> R) ->
 pub fn lookup(key: &[u8; 32], settings: &Rc<Snapshot>, now: i64) -> Option<Rc<Verified>> {
     let hit = with_tokens(|c| c.get(key).cloned()).flatten()?;
     let same_settings = Rc::ptr_eq(&hit.settings, settings) || *hit.settings == **settings;
-    let current = hit.generation == generation()
-        && same_settings
-        && hit.identity.still_valid(&settings.policy, now).is_ok();
+    let current =
+        hit.generation == generation() && same_settings && hit.identity.still_valid(&settings.policy, now).is_ok();
     if !current {
         with_tokens(|c| c.pop(key));
         return None;
@@ -143,7 +145,15 @@ pub fn store(
     at: u64,
     settings: Rc<Snapshot>,
 ) -> Rc<Verified> {
-    let verified = Rc::new(Verified { identity, claims, serialized, role, role_oid, generation: at, settings });
+    let verified = Rc::new(Verified {
+        identity,
+        claims,
+        serialized,
+        role,
+        role_oid,
+        generation: at,
+        settings,
+    });
     if at == generation() {
         with_tokens(|c| c.put(key, verified.clone()));
     }

@@ -28,19 +28,31 @@ pub fn switch_to(ctx: UserContext) {
 pub fn refuse_unsafe(function: &str) -> Result<(), GuardError> {
     // SAFETY: reads of backend state.
     let (restricted, local_change, worker) = unsafe {
-        (pg_sys::InSecurityRestrictedOperation(), pg_sys::InLocalUserIdChange(), pg_sys::ParallelWorkerNumber >= 0)
+        (
+            pg_sys::InSecurityRestrictedOperation(),
+            pg_sys::InLocalUserIdChange(),
+            pg_sys::ParallelWorkerNumber >= 0,
+        )
     };
     if worker {
-        return Err(GuardError::Context(format!("{function} cannot run in a parallel worker")));
+        return Err(GuardError::Context(format!(
+            "{function} cannot run in a parallel worker"
+        )));
     }
     if restricted {
-        return Err(GuardError::Context(format!("{function} cannot run inside a security-restricted operation")));
+        return Err(GuardError::Context(format!(
+            "{function} cannot run inside a security-restricted operation"
+        )));
     }
     if local_change {
-        return Err(GuardError::Context(format!("{function} cannot run inside a SECURITY DEFINER function")));
+        return Err(GuardError::Context(format!(
+            "{function} cannot run inside a SECURITY DEFINER function"
+        )));
     }
     if !guc_level_matches_transaction() {
-        return Err(GuardError::Context(format!("{function} cannot run inside a function with SET clauses")));
+        return Err(GuardError::Context(format!(
+            "{function} cannot run inside a function with SET clauses"
+        )));
     }
     Ok(())
 }

@@ -51,7 +51,9 @@ impl GuardError {
     fn sqlstate(&self) -> PgSqlErrorCode {
         match self {
             GuardError::Token(_) => PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
-            GuardError::Role(_) | GuardError::Context(_) | GuardError::Escape(_) | GuardError::Denied(_) => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            GuardError::Role(_) | GuardError::Context(_) | GuardError::Escape(_) | GuardError::Denied(_) => {
+                PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE
+            }
             GuardError::Key(_) | GuardError::Setting(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             GuardError::NotPreloaded => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
         }

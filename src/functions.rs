@@ -1,18 +1,21 @@
 //! SQL functions that verify tokens and change identity, and the key administration functions.
 
-use crate::errors::{GuardError, OrRaise};
 use crate::cache::{self, Verified};
+use crate::errors::{GuardError, OrRaise};
 use crate::prepared_jsonb::PreparedJsonb;
 use crate::{context, identity, keystore, preload, role_checks, settings};
-use std::rc::Rc;
 use jwt_guard_core::error::printable;
 use jwt_guard_core::{roles, token, Identity, KeyError, Rejection};
 use pgrx::prelude::*;
 use pgrx::JsonB;
+use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// Every check a token must pass, without changing anything. A token verified before is
@@ -33,15 +36,26 @@ fn check(token: Option<&str>) -> Result<(Rc<Verified>, bool), GuardError> {
     let identity = token::verify(&parsed, &verifying_key, policy, now)?;
     let role = roles::choose(identity.role_claim.as_deref(), default_role.as_deref(), allowed)?;
     let oid = role_checks::resolve(&role)?;
-    let serialized = serde_json::to_string(&identity)
-        .map_err(|_| GuardError::Setting("identity could not be serialized".into()))?;
+    let serialized =
+        serde_json::to_string(&identity).map_err(|_| GuardError::Setting("identity could not be serialized".into()))?;
     let claims = serde_json::to_string(&identity.claims)
         .ok()
         .and_then(|text| PreparedJsonb::from_json_text(&text))
         .ok_or_else(|| GuardError::Setting("claims could not be converted to jsonb".into()))?;
-    Ok((cache::store(key, Rc::new(identity), claims, serialized, role, oid, generation, snapshot.clone()), false))
+    Ok((
+        cache::store(
+            key,
+            Rc::new(identity),
+            claims,
+            serialized,
+            role,
+            oid,
+            generation,
+            snapshot.clone(),
+        ),
+        false,
+    ))
 }
-
 
 fn audit(identity: &Identity, role: &str, from_cache: bool) {
     let wanted = match settings::audit_log() {
@@ -100,7 +114,9 @@ fn add_key(kid: Option<&str>, alg: Option<&str>, key: Option<&str>, issuer: defa
 #[pg_extern(volatile, parallel_unsafe)]
 fn import_jwks(jwks: Option<JsonB>, issuer: default!(Option<&str>, "NULL")) -> i32 {
     preload::require().or_raise();
-    let Some(jwks) = jwks else { GuardError::Key(KeyError::new("jwks must not be NULL")).raise() };
+    let Some(jwks) = jwks else {
+        GuardError::Key(KeyError::new("jwks must not be NULL")).raise()
+    };
     keystore::import(&jwks.0, issuer).or_raise()
 }
 

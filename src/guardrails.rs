@@ -59,7 +59,10 @@ unsafe extern "C-unwind" fn check_perms(range_table: *mut pg_sys::List, ereport:
     unsafe { PREV_CHECK_PERMS.is_none_or(|prev| prev(range_table, ereport)) }
 }
 
-unsafe fn check_range_table(range_table: *mut pg_sys::List, permissions: Option<&Permissions>) -> Result<(), GuardError> {
+unsafe fn check_range_table(
+    range_table: *mut pg_sys::List,
+    permissions: Option<&Permissions>,
+) -> Result<(), GuardError> {
     // SAFETY: a list of RangeTblEntry, as the planner builds it.
     let entries = unsafe { PgList::<pg_sys::RangeTblEntry>::from_pg(range_table) };
     for rte in entries.iter_ptr() {
@@ -84,9 +87,20 @@ unsafe fn check_range_table(range_table: *mut pg_sys::List, permissions: Option<
     Ok(())
 }
 
-unsafe fn check_relation(permissions: Option<&Permissions>, command: Command, relid: pg_sys::Oid, cols: *mut pg_sys::Bitmapset) -> Result<(), GuardError> {
+unsafe fn check_relation(
+    permissions: Option<&Permissions>,
+    command: Command,
+    relid: pg_sys::Oid,
+    cols: *mut pg_sys::Bitmapset,
+) -> Result<(), GuardError> {
     // SAFETY: catalog lookups for a relation the statement already opened.
-    let (schema, table, columns) = unsafe { (schema_of(relid), cstr(pg_sys::get_rel_name(relid)), column_names(relid, cols)) };
+    let (schema, table, columns) = unsafe {
+        (
+            schema_of(relid),
+            cstr(pg_sys::get_rel_name(relid)),
+            column_names(relid, cols),
+        )
+    };
     let refs: Vec<&str> = columns.iter().map(String::as_str).collect();
     let verdict = match permissions {
         None => Err(Denial::Table),
@@ -94,7 +108,9 @@ unsafe fn check_relation(permissions: Option<&Permissions>, command: Command, re
     };
     verdict.map_err(|d| match d {
         Denial::Table => denied(format!("the token does not grant {command} on {schema}.{table}")),
-        Denial::Column(c) => denied(format!("the token does not grant {command} on column {c} of {schema}.{table}")),
+        Denial::Column(c) => denied(format!(
+            "the token does not grant {command} on column {c} of {schema}.{table}"
+        )),
     })
 }
 
@@ -105,7 +121,11 @@ unsafe fn schema_of(relid: pg_sys::Oid) -> String {
 
 unsafe fn cstr(p: *const std::ffi::c_char) -> String {
     // SAFETY: p is NULL or a NUL-terminated string from Postgres.
-    unsafe { p.as_ref().map(|p| CStr::from_ptr(p).to_string_lossy().into_owned()).unwrap_or_default() }
+    unsafe {
+        p.as_ref()
+            .map(|p| CStr::from_ptr(p).to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
 }
 
 /// Column names of a privilege bitmap; a whole-row reference is reported as "*", which no
@@ -141,8 +161,8 @@ pub unsafe fn utility_refusal(node: *mut pg_sys::Node) -> Option<GuardError> {
         }
         match (*node).type_ {
             T_TransactionStmt | T_VariableSetStmt | T_VariableShowStmt | T_PrepareStmt | T_ExecuteStmt
-            | T_DeallocateStmt | T_DeclareCursorStmt | T_FetchStmt | T_ClosePortalStmt | T_ExplainStmt
-            | T_CopyStmt | T_DoStmt | T_CallStmt | T_DiscardStmt => None,
+            | T_DeallocateStmt | T_DeclareCursorStmt | T_FetchStmt | T_ClosePortalStmt | T_ExplainStmt | T_CopyStmt
+            | T_DoStmt | T_CallStmt | T_DiscardStmt => None,
             T_TruncateStmt => truncate_refusal(node as *mut pg_sys::TruncateStmt, identity.permissions.as_ref()),
             _ => {
                 let tag = cstr(pg_sys::GetCommandTagName(pg_sys::CreateCommandTag(node)));
@@ -158,13 +178,24 @@ unsafe fn truncate_refusal(stmt: *mut pg_sys::TruncateStmt, permissions: Option<
     // CASCADE would empty tables the statement does not name.
     // SAFETY: reading the statement's own field.
     if unsafe { (*stmt).behavior } == pg_sys::DropBehavior::DROP_CASCADE {
-        return Some(denied("TRUNCATE ... CASCADE is not allowed for a token identity while pg_jwt_guard.enforce_permissions is on".into()));
+        return Some(denied(
+            "TRUNCATE ... CASCADE is not allowed for a token identity while pg_jwt_guard.enforce_permissions is on"
+                .into(),
+        ));
     }
     // SAFETY: a list of RangeVar, as the grammar builds it.
     let relations = unsafe { PgList::<pg_sys::RangeVar>::from_pg((*stmt).relations) };
     for rv in relations.iter_ptr() {
         // SAFETY: resolving a name the statement names; missing relations are PostgreSQL's to report.
-        let relid = unsafe { pg_sys::RangeVarGetRelidExtended(rv, pg_sys::NoLock as i32, pg_sys::RVROption::RVR_MISSING_OK, None, std::ptr::null_mut()) };
+        let relid = unsafe {
+            pg_sys::RangeVarGetRelidExtended(
+                rv,
+                pg_sys::NoLock as i32,
+                pg_sys::RVROption::RVR_MISSING_OK,
+                None,
+                std::ptr::null_mut(),
+            )
+        };
         if relid == pg_sys::InvalidOid {
             continue;
         }
@@ -182,7 +213,9 @@ unsafe fn truncate_refusal(stmt: *mut pg_sys::TruncateStmt, permissions: Option<
 fn can(action: Option<&str>) -> bool {
     preload::require().or_raise();
     let Some(action) = action else { return false };
-    identity::current().and_then(|i| i.permissions.as_ref().map(|p| p.can(action))).unwrap_or(false)
+    identity::current()
+        .and_then(|i| i.permissions.as_ref().map(|p| p.can(action)))
+        .unwrap_or(false)
 }
 
 /// Raises 42501 unless the token lists the named action (a NULL action is never granted).

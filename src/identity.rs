@@ -57,7 +57,11 @@ pub fn init() {
 /// Refuses every write that is not ours: SET, set_config, ALTER ROLE/DATABASE SET, function
 /// SET clauses. Parallel workers restoring the leader's value and the boot value pass.
 #[pgrx::pg_guard]
-unsafe extern "C-unwind" fn check_carrier(newval: *mut *mut c_char, _extra: *mut *mut c_void, source: pg_sys::GucSource::Type) -> bool {
+unsafe extern "C-unwind" fn check_carrier(
+    newval: *mut *mut c_char,
+    _extra: *mut *mut c_void,
+    source: pg_sys::GucSource::Type,
+) -> bool {
     // SAFETY: reads of a backend global and of the string Postgres hands us.
     let restoring_worker = unsafe { pg_sys::InitializingParallelWorker };
     let empty = unsafe { (*newval).is_null() || **newval == 0 };
@@ -145,7 +149,10 @@ pub fn apply(identity: Rc<Identity>, serialized: &str, role: pg_sys::Oid) -> Res
     }
     write_carrier(serialized)?;
     CACHE.set((GENERATION.get(), Some(identity)));
-    context::switch_to(UserContext { user: role, sec: now.sec });
+    context::switch_to(UserContext {
+        user: role,
+        sec: now.sec,
+    });
     Ok(())
 }
 
@@ -155,7 +162,10 @@ pub fn clear() -> Result<(), GuardError> {
         write_carrier("")?;
     }
     if let Some(base) = BASE_USER.get() {
-        context::switch_to(UserContext { user: base.user, sec: context::current().sec });
+        context::switch_to(UserContext {
+            user: base.user,
+            sec: context::current().sec,
+        });
     }
     Ok(())
 }
@@ -165,7 +175,10 @@ pub fn clear() -> Result<(), GuardError> {
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn on_xact_event(event: pg_sys::XactEvent::Type, _arg: *mut c_void) {
     use pg_sys::XactEvent::*;
-    let ended = matches!(event, XACT_EVENT_COMMIT | XACT_EVENT_PARALLEL_COMMIT | XACT_EVENT_PREPARE);
+    let ended = matches!(
+        event,
+        XACT_EVENT_COMMIT | XACT_EVENT_PARALLEL_COMMIT | XACT_EVENT_PREPARE
+    );
     let aborted = matches!(event, XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT);
     if ended {
         if let Some(base) = BASE_USER.take() {

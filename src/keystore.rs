@@ -218,7 +218,12 @@ fn parsed(row: &Row) -> Result<Rc<VerifyingKey>, GuardError> {
         return Ok(hit);
     }
     let format = KeyFormat::parse(&row.format)?;
-    let key = Rc::new(VerifyingKey::load(&row.alg, format, &row.key_text, row.issuer.as_deref())?);
+    let key = Rc::new(VerifyingKey::load(
+        &row.alg,
+        format,
+        &row.key_text,
+        row.issuer.as_deref(),
+    )?);
     PARSED.with_borrow_mut(|m| {
         if m.len() >= PARSED_CAP {
             m.clear();

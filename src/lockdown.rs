@@ -23,7 +23,6 @@ static mut PREV_PROCESS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
 static mut ROLE_CHECK: pg_sys::GucStringCheckHook = None;
 static mut SESSION_AUTH_CHECK: pg_sys::GucStringCheckHook = None;
 
-
 /// Installs the hooks; only called while preloading, so they are in place before any statement.
 pub fn install() {
     // SAFETY: postmaster start-up, single-threaded; backends inherit these pointers by fork.
@@ -77,7 +76,9 @@ fn session_is_login_role() -> bool {
 fn refuse_in_check(what: &str) -> bool {
     // SAFETY: sets the SQLSTATE and texts of the error Postgres raises for this refusal.
     unsafe { pg_sys::GUC_check_errcode(pgrx::PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE as i32) };
-    crate::settings::set_check_detail(&format!("pg_jwt_guard refuses changing {what} from SQL in this session."));
+    crate::settings::set_check_detail(&format!(
+        "pg_jwt_guard refuses changing {what} from SQL in this session."
+    ));
     crate::settings::set_check_hint(crate::errors::ESCAPE_HINT);
     false
 }
@@ -88,28 +89,47 @@ unsafe fn exempt(source: pg_sys::GucSource::Type) -> bool {
     use pg_sys::GucSource::*;
     // SAFETY: read of a backend global.
     let worker = unsafe { pg_sys::InitializingParallelWorker };
-    worker || matches!(source, PGC_S_DEFAULT | PGC_S_DYNAMIC_DEFAULT | PGC_S_FILE | PGC_S_ARGV | PGC_S_GLOBAL | PGC_S_OVERRIDE)
+    worker
+        || matches!(
+            source,
+            PGC_S_DEFAULT | PGC_S_DYNAMIC_DEFAULT | PGC_S_FILE | PGC_S_ARGV | PGC_S_GLOBAL | PGC_S_OVERRIDE
+        )
 }
 
 #[pgrx::pg_guard]
-unsafe extern "C-unwind" fn role_check(newval: *mut *mut c_char, extra: *mut *mut c_void, source: pg_sys::GucSource::Type) -> bool {
-    // SAFETY: forwards Postgres' own arguments to the hook we replaced.
-    unsafe {
-        if !exempt(source) && locked() {
-            return refuse_in_check("the role");
-        }
-        ROLE_CHECK.is_none_or(|original| original(newval, extra, source))
-    }
+unsafe extern "C-unwind" fn role_check(
+    newval: *mut *mut c_char,
+    extra: *mut *mut c_void,
+    source: pg_sys::GucSource::Type,
+) -> bool {
+    // SAFETY: Postgres' own arguments, forwarded unchanged.
+    unsafe { guarded_check("the role", ROLE_CHECK, newval, extra, source) }
 }
 
 #[pgrx::pg_guard]
-unsafe extern "C-unwind" fn session_auth_check(newval: *mut *mut c_char, extra: *mut *mut c_void, source: pg_sys::GucSource::Type) -> bool {
-    // SAFETY: forwards Postgres' own arguments to the hook we replaced.
+unsafe extern "C-unwind" fn session_auth_check(
+    newval: *mut *mut c_char,
+    extra: *mut *mut c_void,
+    source: pg_sys::GucSource::Type,
+) -> bool {
+    // SAFETY: Postgres' own arguments, forwarded unchanged.
+    unsafe { guarded_check("the session user", SESSION_AUTH_CHECK, newval, extra, source) }
+}
+
+/// Refuses a client's value while locked, otherwise defers to the hook we replaced.
+unsafe fn guarded_check(
+    what: &str,
+    original: pg_sys::GucStringCheckHook,
+    newval: *mut *mut c_char,
+    extra: *mut *mut c_void,
+    source: pg_sys::GucSource::Type,
+) -> bool {
+    // SAFETY: forwards Postgres' own arguments to the original hook.
     unsafe {
         if !exempt(source) && locked() {
-            return refuse_in_check("the session user");
+            return refuse_in_check(what);
         }
-        SESSION_AUTH_CHECK.is_none_or(|original| original(newval, extra, source))
+        original.is_none_or(|original| original(newval, extra, source))
     }
 }
 
@@ -234,7 +254,9 @@ unsafe fn sets_role(options: *mut pg_sys::List) -> Option<String> {
             let is_set = CStr::from_ptr((*def).defname).to_bytes() == b"set";
             if is_set && !arg.is_null() && (*arg).type_ == pg_sys::NodeTag::T_VariableSetStmt {
                 if let Some(name) = role_setting(arg as *mut pg_sys::VariableSetStmt) {
-                    return Some(format!("a function SET clause changing {name} is not allowed in this session"));
+                    return Some(format!(
+                        "a function SET clause changing {name} is not allowed in this session"
+                    ));
                 }
             }
         }

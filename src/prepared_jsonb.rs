@@ -18,10 +18,14 @@ impl PreparedJsonb {
         let text = CString::new(text).ok()?;
         // SAFETY: jsonb_in parses a valid C string into a palloc'd varlena; we copy it out whole.
         unsafe {
-            let datum = pgrx::direct_function_call_as_datum(pg_sys::jsonb_in, &[Some(pg_sys::Datum::from(text.as_ptr()))])?;
+            let datum =
+                pgrx::direct_function_call_as_datum(pg_sys::jsonb_in, &[Some(pg_sys::Datum::from(text.as_ptr()))])?;
             let varlena = datum.cast_mut_ptr::<pg_sys::varlena>();
             let len = pgrx::varsize_any(varlena);
-            Some(PreparedJsonb(Rc::from(std::slice::from_raw_parts(varlena.cast::<u8>(), len))))
+            Some(PreparedJsonb(Rc::from(std::slice::from_raw_parts(
+                varlena.cast::<u8>(),
+                len,
+            ))))
         }
     }
 }

@@ -4,10 +4,10 @@
 
 use crate::cache::{self, GenerationMap};
 use crate::context;
-use std::cell::RefCell;
 use crate::errors::GuardError;
 use jwt_guard_core::error::printable;
 use pgrx::prelude::*;
+use std::cell::RefCell;
 use std::ffi::CString;
 
 thread_local! {
@@ -22,11 +22,13 @@ pub fn resolve(name: &str) -> Result<pg_sys::Oid, GuardError> {
     }
     let generation = cache::generation();
     let verdict = check(name);
-    let stored = verdict.as_ref().copied().map_err(|e| match e {
-        GuardError::Role(m) => m.clone(),
-        other => format!("{other:?}"),
-    });
-    if matches!(verdict, Ok(_) | Err(GuardError::Role(_))) {
+    // Only verdicts on the role itself are kept; anything else is raised and retried next time.
+    let stored = match &verdict {
+        Ok(oid) => Some(Ok(*oid)),
+        Err(GuardError::Role(m)) => Some(Err(m.clone())),
+        Err(_) => None,
+    };
+    if let Some(stored) = stored {
         CHECKED.with_borrow_mut(|m| m.put(name.to_owned(), stored, generation));
     }
     verdict
@@ -41,7 +43,10 @@ fn check(name: &str) -> Result<pg_sys::Oid, GuardError> {
     }
     match context::as_superuser(|| danger(oid)) {
         None => Ok(oid),
-        Some(why) => Err(GuardError::Role(format!("role \"{}\" may not be assumed: {why}", printable(name)))),
+        Some(why) => Err(GuardError::Role(format!(
+            "role \"{}\" may not be assumed: {why}",
+            printable(name)
+        ))),
     }
 }
 

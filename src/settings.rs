@@ -38,7 +38,10 @@ pub static TOKEN_CACHE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(1000);
 pub static LOGIN_ROLES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
 fn text(setting: &GucSetting<Option<CString>>) -> String {
-    setting.get().map(|c| c.to_string_lossy().into_owned()).unwrap_or_default()
+    setting
+        .get()
+        .map(|c| c.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// Everything verification reads from the settings, built once per change of any of them.
@@ -49,7 +52,7 @@ pub struct Snapshot {
     pub default_role: Option<String>,
 }
 
-type SnapshotKey = ([usize; 8], [i32; 3]);
+type SnapshotKey = ([usize; 7], [i32; 3]);
 
 thread_local! {
     static SNAPSHOT: std::cell::RefCell<Option<(SnapshotKey, std::rc::Rc<Snapshot>)>> = const { std::cell::RefCell::new(None) };
@@ -57,7 +60,15 @@ thread_local! {
 
 // Postgres stores a new string for every assignment, so the value pointers identify the values.
 fn snapshot_key() -> SnapshotKey {
-    let strings = [&ISSUERS, &AUDIENCE, &ROLE_CLAIM, &ALLOWED_ROLES, &DEFAULT_ROLE, &TENANT_CLAIM, &PERMISSIONS_CLAIM, &LOGIN_ROLES];
+    let strings = [
+        &ISSUERS,
+        &AUDIENCE,
+        &ROLE_CLAIM,
+        &ALLOWED_ROLES,
+        &DEFAULT_ROLE,
+        &TENANT_CLAIM,
+        &PERMISSIONS_CLAIM,
+    ];
     // SAFETY: reads the current value pointer of settings Postgres owns.
     let pointers = strings.map(|s| unsafe { *s.as_ptr() } as usize);
     (pointers, [LEEWAY.get(), MAX_LIFETIME.get(), MAX_TOKEN_BYTES.get()])
@@ -69,7 +80,11 @@ pub fn snapshot() -> Result<std::rc::Rc<Snapshot>, GuardError> {
     if let Some(hit) = SNAPSHOT.with_borrow(|s| s.as_ref().filter(|(k, _)| *k == key).map(|(_, v)| v.clone())) {
         return Ok(hit);
     }
-    let fresh = std::rc::Rc::new(Snapshot { policy: policy(), allowed: allowed_roles()?, default_role: default_role() });
+    let fresh = std::rc::Rc::new(Snapshot {
+        policy: policy(),
+        allowed: allowed_roles()?,
+        default_role: default_role(),
+    });
     SNAPSHOT.set(Some((key, fresh.clone())));
     Ok(fresh)
 }
@@ -89,7 +104,8 @@ pub fn policy() -> Policy {
 }
 
 pub fn allowed_roles() -> Result<Vec<String>, GuardError> {
-    roles::parse_allowed(&text(&ALLOWED_ROLES)).map_err(|e| GuardError::Setting(format!("pg_jwt_guard.allowed_roles: {e}")))
+    roles::parse_allowed(&text(&ALLOWED_ROLES))
+        .map_err(|e| GuardError::Setting(format!("pg_jwt_guard.allowed_roles: {e}")))
 }
 
 pub fn default_role() -> Option<String> {
@@ -113,28 +129,48 @@ pub fn audit_log() -> AuditLog {
     AUDIT_LOG.get()
 }
 
-/// Refuses an allow-list or default role that names a reserved or malformed role.
+/// Refuses an allow-list that names a reserved or malformed role.
 #[pgrx::pg_guard]
-unsafe extern "C-unwind" fn check_role_list(newval: *mut *mut c_char, _extra: *mut *mut c_void, _source: pg_sys::GucSource::Type) -> bool {
-    // SAFETY: Postgres passes a valid pointer to a NUL-terminated string or NULL.
-    let value = unsafe { (*newval).as_ref().map(|p| CStr::from_ptr(p).to_string_lossy().into_owned()) };
-    match roles::parse_allowed(value.as_deref().unwrap_or("")) {
-        Ok(_) => true,
-        Err(e) => {
-            set_check_detail(&e.to_string());
-            false
-        }
-    }
+unsafe extern "C-unwind" fn check_role_list(
+    newval: *mut *mut c_char,
+    _extra: *mut *mut c_void,
+    _source: pg_sys::GucSource::Type,
+) -> bool {
+    // SAFETY: the pointer Postgres passes to a check hook.
+    let value = unsafe { check_value(newval) };
+    accept_or_explain(roles::parse_allowed(&value).map(|_| ()))
 }
 
 /// Refuses a default role that is not exactly one valid, unreserved name.
 #[pgrx::pg_guard]
-unsafe extern "C-unwind" fn check_one_role(newval: *mut *mut c_char, _extra: *mut *mut c_void, _source: pg_sys::GucSource::Type) -> bool {
+unsafe extern "C-unwind" fn check_one_role(
+    newval: *mut *mut c_char,
+    _extra: *mut *mut c_void,
+    _source: pg_sys::GucSource::Type,
+) -> bool {
+    // SAFETY: the pointer Postgres passes to a check hook.
+    let value = unsafe { check_value(newval) };
+    let value = value.trim();
+    accept_or_explain(if value.is_empty() {
+        Ok(())
+    } else {
+        roles::check_name(value)
+    })
+}
+
+/// The proposed value of a string setting (NULL reads as empty).
+unsafe fn check_value(newval: *mut *mut c_char) -> String {
     // SAFETY: Postgres passes a valid pointer to a NUL-terminated string or NULL.
-    let value = unsafe { (*newval).as_ref().map(|p| CStr::from_ptr(p).to_string_lossy().into_owned()) };
-    let value = value.unwrap_or_default();
-    match roles::check_name(value.trim()) {
-        _ if value.trim().is_empty() => true,
+    unsafe {
+        (*newval)
+            .as_ref()
+            .map(|p| CStr::from_ptr(p).to_string_lossy().into_owned())
+    }
+    .unwrap_or_default()
+}
+
+fn accept_or_explain(verdict: Result<(), roles::RoleRefusal>) -> bool {
+    match verdict {
         Ok(()) => true,
         Err(e) => {
             set_check_detail(&e.to_string());
@@ -163,7 +199,6 @@ pub fn set_check_detail(detail: &str) {
 }
 
 pub fn define() {
-
     let flags = GucFlags::default();
     GucRegistry::define_string_guc(
         c"pg_jwt_guard.issuers",

@@ -61,15 +61,21 @@ fn bench_verify(c: &mut Criterion) {
 
     let key = key_for(Algorithm::ES256);
     let token = mint_with_header(r#"{"alg":"ES256","typ":"JWT","kid":"bench"}"#, &payload, &key);
-    c.bench_function("parse/header", |b| b.iter(|| parse(black_box(&token), policy.max_token_bytes).unwrap()));
+    c.bench_function("parse/header", |b| {
+        b.iter(|| parse(black_box(&token), policy.max_token_bytes).unwrap())
+    });
 }
 
 fn bench_claims(c: &mut Criterion) {
     let policy = policy();
     let text = typical_claims().to_string();
-    let Value::Object(map) = typical_claims() else { unreachable!() };
+    let Value::Object(map) = typical_claims() else {
+        unreachable!()
+    };
 
-    c.bench_function("claims/parse_strict", |b| b.iter(|| json::parse_strict(black_box(text.as_bytes())).unwrap()));
+    c.bench_function("claims/parse_strict", |b| {
+        b.iter(|| json::parse_strict(black_box(text.as_bytes())).unwrap())
+    });
     // check() takes the map by value; the clone is made outside the timed part.
     c.bench_function("claims/check", |b| {
         b.iter_batched(
@@ -91,12 +97,28 @@ fn bench_permissions(c: &mut Criterion) {
     ]);
     let perms = Permissions::parse(&claim).unwrap();
 
-    c.bench_function("permissions/parse", |b| b.iter(|| Permissions::parse(black_box(&claim)).unwrap()));
+    c.bench_function("permissions/parse", |b| {
+        b.iter(|| Permissions::parse(black_box(&claim)).unwrap())
+    });
     c.bench_function("permissions/allows_table", |b| {
-        b.iter(|| perms.allows(Command::Select, black_box("public"), black_box("items_guard"), &["id", "payload"]))
+        b.iter(|| {
+            perms.allows(
+                Command::Select,
+                black_box("public"),
+                black_box("items_guard"),
+                &["id", "payload"],
+            )
+        })
     });
     c.bench_function("permissions/allows_columns", |b| {
-        b.iter(|| perms.allows(Command::Update, black_box("sales"), black_box("orders"), &["status", "note"]))
+        b.iter(|| {
+            perms.allows(
+                Command::Update,
+                black_box("sales"),
+                black_box("orders"),
+                &["status", "note"],
+            )
+        })
     });
     c.bench_function("permissions/denied", |b| {
         b.iter(|| perms.allows(Command::Delete, black_box("public"), black_box("items_guard"), &[]))

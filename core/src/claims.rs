@@ -107,7 +107,17 @@ pub fn check(
         None => None,
         Some(v) => Some(Permissions::parse(v).map_err(|e| Rejection::BadPermission(e.to_string()))?),
     };
-    Ok(Identity { claims, role_claim, sub, tenant, scopes, jti, kid: kid.map(str::to_owned), exp, permissions })
+    Ok(Identity {
+        claims,
+        role_claim,
+        sub,
+        tenant,
+        scopes,
+        jti,
+        kid: kid.map(str::to_owned),
+        exp,
+        permissions,
+    })
 }
 
 fn optional_string(claims: &Map<String, Value>, name: &str) -> Result<Option<String>, Rejection> {
@@ -175,12 +185,18 @@ fn check_times(claims: &Map<String, Value>, policy: &Policy, now: i64) -> Result
         }
         let lifetime = i128::from(exp) - i128::from(iat);
         if lifetime > max {
-            return Err(Rejection::LifetimeTooLong { seconds: clamp(lifetime), max: policy.max_lifetime });
+            return Err(Rejection::LifetimeTooLong {
+                seconds: clamp(lifetime),
+                max: policy.max_lifetime,
+            });
         }
     }
     let remaining = i128::from(exp) - now128;
     if remaining > max + leeway {
-        return Err(Rejection::LifetimeTooLong { seconds: clamp(remaining), max: policy.max_lifetime });
+        return Err(Rejection::LifetimeTooLong {
+            seconds: clamp(remaining),
+            max: policy.max_lifetime,
+        });
     }
     Ok(exp)
 }
@@ -246,7 +262,11 @@ fn scopes(claims: &Map<String, Value>) -> Result<Vec<String>, Rejection> {
         Some(Value::String(s)) => out.extend(s.split(' ').filter(|p| !p.is_empty()).map(str::to_owned)),
         Some(Value::Array(items)) => {
             for item in items {
-                out.push(item.as_str().ok_or_else(|| Rejection::BadClaimType("scp".into()))?.to_owned());
+                out.push(
+                    item.as_str()
+                        .ok_or_else(|| Rejection::BadClaimType("scp".into()))?
+                        .to_owned(),
+                );
             }
         }
         Some(_) => return Err(Rejection::BadClaimType("scp".into())),

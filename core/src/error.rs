@@ -84,10 +84,7 @@ impl fmt::Display for Rejection {
             ),
             IssuerNotAccepted => write!(f, "issuer (iss) is not accepted for this key"),
             AudienceNotAccepted => write!(f, "audience (aud) does not include pg_jwt_guard.audience"),
-            AudienceUnexpected => write!(
-                f,
-                "token has an audience (aud) but pg_jwt_guard.audience is not set"
-            ),
+            AudienceUnexpected => write!(f, "token has an audience (aud) but pg_jwt_guard.audience is not set"),
             NulInString => write!(f, "token contains a NUL character in a string"),
             BadPermission(why) => f.write_str(why),
         }

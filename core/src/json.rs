@@ -96,7 +96,10 @@ mod tests {
 
     #[test]
     fn refuses_duplicates_at_any_depth() {
-        assert_eq!(parse_strict(br#"{"role":"anon","role":"postgres"}"#), Err(JsonError::Duplicate));
+        assert_eq!(
+            parse_strict(br#"{"role":"anon","role":"postgres"}"#),
+            Err(JsonError::Duplicate)
+        );
         assert_eq!(parse_strict(br#"{"x":{"a":1,"a":2}}"#), Err(JsonError::Duplicate));
         assert_eq!(parse_strict(br#"[{"a":1,"a":1}]"#), Err(JsonError::Duplicate));
     }
@@ -104,7 +107,10 @@ mod tests {
     #[test]
     fn escaped_duplicate_names_are_duplicates() {
         // "\u0072ole" decodes to "role".
-        assert_eq!(parse_strict(br#"{"role":"a","\u0072ole":"b"}"#), Err(JsonError::Duplicate));
+        assert_eq!(
+            parse_strict(br#"{"role":"a","\u0072ole":"b"}"#),
+            Err(JsonError::Duplicate)
+        );
     }
 
     #[test]

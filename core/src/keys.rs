@@ -210,7 +210,12 @@ fn refuse_private_pem(text: &str) -> Result<(), KeyError> {
 }
 
 fn pem_key(alg: Algorithm, family: AlgorithmFamily, text: &str) -> Result<DecodingKey, KeyError> {
-    let bad = |what: &str| KeyError::new(format!("key is not a valid {what} PEM public key for {}", alg_name(alg)));
+    let bad = |what: &str| {
+        KeyError::new(format!(
+            "key is not a valid {what} PEM public key for {}",
+            alg_name(alg)
+        ))
+    };
     match family {
         AlgorithmFamily::Rsa => {
             let key = DecodingKey::from_rsa_pem(text.as_bytes()).map_err(|_| bad("RSA"))?;
@@ -234,26 +239,34 @@ fn pem_key(alg: Algorithm, family: AlgorithmFamily, text: &str) -> Result<Decodi
 
 /// PKCS#1 RSAPublicKey: SEQUENCE { n INTEGER, e INTEGER }.
 fn check_rsa_der(der: &[u8]) -> Result<(), KeyError> {
-    let (n, e) = rsa_components_of_der(der)
-        .ok_or_else(|| KeyError::new("RSA public key is not a valid PKCS#1 structure"))?;
+    let (n, e) =
+        rsa_components_of_der(der).ok_or_else(|| KeyError::new("RSA public key is not a valid PKCS#1 structure"))?;
     check_rsa_components(&n, &e)
 }
 
 fn rsa_components_of_der(der: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     use simple_asn1::ASN1Block;
     let blocks = simple_asn1::from_der(der).ok()?;
-    let [ASN1Block::Sequence(_, items)] = blocks.as_slice() else { return None };
-    let [ASN1Block::Integer(_, n), ASN1Block::Integer(_, e)] = items.as_slice() else { return None };
+    let [ASN1Block::Sequence(_, items)] = blocks.as_slice() else {
+        return None;
+    };
+    let [ASN1Block::Integer(_, n), ASN1Block::Integer(_, e)] = items.as_slice() else {
+        return None;
+    };
     Some((n.to_signed_bytes_be(), e.to_signed_bytes_be()))
 }
 
 fn check_rsa_components(n: &[u8], e: &[u8]) -> Result<(), KeyError> {
     let bits = bit_length(strip_zeros(n));
     if bits < MIN_RSA_BITS {
-        return Err(KeyError::new(format!("RSA key has {bits} bits; at least {MIN_RSA_BITS} are required")));
+        return Err(KeyError::new(format!(
+            "RSA key has {bits} bits; at least {MIN_RSA_BITS} are required"
+        )));
     }
     if bits > MAX_RSA_BITS {
-        return Err(KeyError::new(format!("RSA key has {bits} bits; at most {MAX_RSA_BITS} are supported")));
+        return Err(KeyError::new(format!(
+            "RSA key has {bits} bits; at most {MAX_RSA_BITS} are supported"
+        )));
     }
     let e = strip_zeros(e);
     if e.is_empty() || e.len() > 4 || e[e.len() - 1] & 1 == 0 || (e.len() == 1 && e[0] < 3) {
@@ -275,7 +288,11 @@ fn bit_length(b: &[u8]) -> usize {
 }
 
 fn check_ec_point(alg: Algorithm, point: &[u8]) -> Result<(), KeyError> {
-    let want = if alg == Algorithm::ES256 { EllipticCurve::P256 } else { EllipticCurve::P384 };
+    let want = if alg == Algorithm::ES256 {
+        EllipticCurve::P256
+    } else {
+        EllipticCurve::P384
+    };
     match provider::ec_curve_of_point(point) {
         Some(curve) if curve == want => {}
         Some(_) => return Err(KeyError::new(format!("EC key curve does not match {}", alg_name(alg)))),
@@ -353,7 +370,9 @@ pub fn import_jwk(jwk: &Value, issuer: Option<&str>) -> Result<ImportedKey, KeyE
     }
     let kty = str_member(jwk, "kty")?.ok_or_else(|| KeyError::new("JWK has no kty"))?;
     if kty != "oct" && ["d", "p", "q", "dp", "dq", "qi"].iter().any(|m| jwk.get(m).is_some()) {
-        return Err(KeyError::new("JWK carries private key members: publish the public key only"));
+        return Err(KeyError::new(
+            "JWK carries private key members: publish the public key only",
+        ));
     }
     let crv = str_member(jwk, "crv")?;
     let alg = match str_member(jwk, "alg")? {
@@ -395,7 +414,11 @@ pub fn import_jwk(jwk: &Value, issuer: Option<&str>) -> Result<ImportedKey, KeyE
     };
     let key = VerifyingKey::new(alg, decoding, issuer)?;
     let jwk_text = serde_json::to_string(jwk).map_err(|_| KeyError::new("JWK cannot be stored"))?;
-    Ok(ImportedKey { kid: kid.to_owned(), key, jwk_text })
+    Ok(ImportedKey {
+        kid: kid.to_owned(),
+        key,
+        jwk_text,
+    })
 }
 
 fn implied_alg(kty: &str, crv: Option<&str>) -> Result<Algorithm, KeyError> {

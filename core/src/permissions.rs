@@ -21,7 +21,13 @@ pub enum Command {
 }
 
 impl Command {
-    const ALL: [Command; 5] = [Command::Select, Command::Insert, Command::Update, Command::Delete, Command::Truncate];
+    const ALL: [Command; 5] = [
+        Command::Select,
+        Command::Insert,
+        Command::Update,
+        Command::Delete,
+        Command::Truncate,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -68,7 +74,11 @@ impl fmt::Display for PermissionError {
         match self {
             PermissionError::NotArray => f.write_str("the permissions claim is not an array of strings"),
             PermissionError::Malformed(entry) => {
-                write!(f, "permissions entry \"{}\" does not parse", crate::error::printable(entry))
+                write!(
+                    f,
+                    "permissions entry \"{}\" does not parse",
+                    crate::error::printable(entry)
+                )
             }
         }
     }
@@ -117,7 +127,9 @@ impl Permissions {
             return Ok(());
         }
         for column in columns {
-            let listed = grants.iter().any(|g| g.columns.as_ref().is_some_and(|c| c.iter().any(|n| n == column)));
+            let listed = grants
+                .iter()
+                .any(|g| g.columns.as_ref().is_some_and(|c| c.iter().any(|n| n == column)));
             if !listed {
                 return Err(Denial::Column((*column).to_owned()));
             }
@@ -127,7 +139,12 @@ impl Permissions {
 }
 
 fn table_command(entry: &str) -> Option<(Command, &str)> {
-    Command::ALL.iter().find_map(|c| entry.strip_prefix(c.name()).and_then(|r| r.strip_prefix(':')).map(|r| (*c, r)))
+    Command::ALL.iter().find_map(|c| {
+        entry
+            .strip_prefix(c.name())
+            .and_then(|r| r.strip_prefix(':'))
+            .map(|r| (*c, r))
+    })
 }
 
 fn parse_table(command: Command, rest: &str) -> Option<TableGrant> {
@@ -149,7 +166,12 @@ fn parse_table(command: Command, rest: &str) -> Option<TableGrant> {
     if !is_identifier(schema) || !is_identifier(table) {
         return None;
     }
-    Some(TableGrant { command, schema: schema.to_owned(), table: table.to_owned(), columns })
+    Some(TableGrant {
+        command,
+        schema: schema.to_owned(),
+        table: table.to_owned(),
+        columns,
+    })
 }
 
 /// A plain SQL identifier as stored in the catalog: letters, digits, `_` and `$`, not starting
@@ -171,8 +193,21 @@ mod tests {
 
     #[test]
     fn grammar() {
-        let p = parse(json!(["select:orders", "update:sales.orders(status, note)", "export-report"])).unwrap();
-        assert_eq!(p.tables[0], TableGrant { command: Command::Select, schema: "public".into(), table: "orders".into(), columns: None });
+        let p = parse(json!([
+            "select:orders",
+            "update:sales.orders(status, note)",
+            "export-report"
+        ]))
+        .unwrap();
+        assert_eq!(
+            p.tables[0],
+            TableGrant {
+                command: Command::Select,
+                schema: "public".into(),
+                table: "orders".into(),
+                columns: None
+            }
+        );
         assert_eq!(p.tables[1].schema, "sales");
         assert_eq!(p.tables[1].columns, Some(vec!["status".into(), "note".into()]));
         assert_eq!(p.actions, vec!["export-report"]);
@@ -189,11 +224,25 @@ mod tests {
     #[test]
     fn malformed_table_entries_refuse_the_token() {
         for bad in [
-            "select:", "select:.orders", "select:a.b.c", "select:orders(", "select:orders()", "select:orders(a,)",
-            "select:or ders", "select:orders;drop", "delete:orders(a)", "truncate:orders(a)", "select:\"Orders\"",
-            "update:orders(a b)", "select:1orders",
+            "select:",
+            "select:.orders",
+            "select:a.b.c",
+            "select:orders(",
+            "select:orders()",
+            "select:orders(a,)",
+            "select:or ders",
+            "select:orders;drop",
+            "delete:orders(a)",
+            "truncate:orders(a)",
+            "select:\"Orders\"",
+            "update:orders(a b)",
+            "select:1orders",
         ] {
-            assert_eq!(parse(json!([bad])), Err(PermissionError::Malformed(bad.to_owned())), "{bad}");
+            assert_eq!(
+                parse(json!([bad])),
+                Err(PermissionError::Malformed(bad.to_owned())),
+                "{bad}"
+            );
         }
         assert_eq!(parse(json!("select:orders")), Err(PermissionError::NotArray));
         assert_eq!(parse(json!([1])), Err(PermissionError::NotArray));
@@ -201,12 +250,23 @@ mod tests {
 
     #[test]
     fn columns_and_tables() {
-        let p = parse(json!(["update:orders(status)", "select:orders", "select:public.items(id,name)"])).unwrap();
+        let p = parse(json!([
+            "update:orders(status)",
+            "select:orders",
+            "select:public.items(id,name)"
+        ]))
+        .unwrap();
         assert_eq!(p.allows(Command::Update, "public", "orders", &["status"]), Ok(()));
-        assert_eq!(p.allows(Command::Update, "public", "orders", &["status", "total"]), Err(Denial::Column("total".into())));
+        assert_eq!(
+            p.allows(Command::Update, "public", "orders", &["status", "total"]),
+            Err(Denial::Column("total".into()))
+        );
         assert_eq!(p.allows(Command::Select, "public", "orders", &["anything"]), Ok(()));
         assert_eq!(p.allows(Command::Select, "public", "items", &["id"]), Ok(()));
-        assert_eq!(p.allows(Command::Select, "public", "items", &["price"]), Err(Denial::Column("price".into())));
+        assert_eq!(
+            p.allows(Command::Select, "public", "items", &["price"]),
+            Err(Denial::Column("price".into()))
+        );
         assert_eq!(p.allows(Command::Delete, "public", "orders", &[]), Err(Denial::Table));
         assert_eq!(p.allows(Command::Select, "other", "orders", &[]), Err(Denial::Table));
     }

@@ -7,10 +7,10 @@
 use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
 use jsonwebtoken::errors::{Error, ErrorKind};
 use jsonwebtoken::jwk::{EllipticCurve, ThumbprintHash};
+use jsonwebtoken::signature::{self, Signer, Verifier};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use jsonwebtoken::{AlgorithmFamily, DecodingKeyKind};
 use ring::{digest, hmac, rand, signature as sig};
-use jsonwebtoken::signature::{self, Signer, Verifier};
 
 pub static RING_PROVIDER: CryptoProvider = CryptoProvider {
     signer_factory: new_signer,
@@ -59,7 +59,10 @@ struct RingVerifier {
 
 fn new_verifier(alg: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>, Error> {
     family_must_match(*alg, key.family())?;
-    Ok(Box::new(RingVerifier { alg: *alg, key: key.clone() }))
+    Ok(Box::new(RingVerifier {
+        alg: *alg,
+        key: key.clone(),
+    }))
 }
 
 impl Verifier<Vec<u8>> for RingVerifier {
@@ -129,7 +132,10 @@ struct RingSigner {
 
 fn new_signer(alg: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>, Error> {
     family_must_match(*alg, key.family())?;
-    Ok(Box::new(RingSigner { alg: *alg, key: key.clone() }))
+    Ok(Box::new(RingSigner {
+        alg: *alg,
+        key: key.clone(),
+    }))
 }
 
 impl Signer<Vec<u8>> for RingSigner {
@@ -147,10 +153,15 @@ impl Signer<Vec<u8>> for RingSigner {
                     &sig::ECDSA_P384_SHA384_FIXED_SIGNING
                 };
                 let pair = sig::EcdsaKeyPair::from_pkcs8(a, bytes, &rng).map_err(|_| signature::Error::new())?;
-                Ok(pair.sign(&rng, msg).map_err(|_| signature::Error::new())?.as_ref().to_vec())
+                Ok(pair
+                    .sign(&rng, msg)
+                    .map_err(|_| signature::Error::new())?
+                    .as_ref()
+                    .to_vec())
             }
             Algorithm::EdDSA => {
-                let pair = sig::Ed25519KeyPair::from_pkcs8_maybe_unchecked(bytes).map_err(|_| signature::Error::new())?;
+                let pair =
+                    sig::Ed25519KeyPair::from_pkcs8_maybe_unchecked(bytes).map_err(|_| signature::Error::new())?;
                 Ok(pair.sign(msg).as_ref().to_vec())
             }
             _ => {
@@ -164,7 +175,8 @@ impl Signer<Vec<u8>> for RingSigner {
                     _ => &sig::RSA_PSS_SHA512,
                 };
                 let mut out = vec![0; pair.public().modulus_len()];
-                pair.sign(padding, &rng, msg, &mut out).map_err(|_| signature::Error::new())?;
+                pair.sign(padding, &rng, msg, &mut out)
+                    .map_err(|_| signature::Error::new())?;
                 Ok(out)
             }
         }

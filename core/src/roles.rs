@@ -15,10 +15,7 @@ pub enum RoleRefusal {
 impl fmt::Display for RoleRefusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RoleRefusal::NoRole => write!(
-                f,
-                "token has no role claim and pg_jwt_guard.default_role is not set"
-            ),
+            RoleRefusal::NoRole => write!(f, "token has no role claim and pg_jwt_guard.default_role is not set"),
             RoleRefusal::BadName(r) => write!(
                 f,
                 "role \"{}\" is not a valid role name (1-63 characters of A-Z a-z 0-9 _ -)",
@@ -38,7 +35,9 @@ const RESERVED: &[&str] = &["none", "public", "current_user", "session_user", "c
 pub fn check_name(name: &str) -> Result<(), RoleRefusal> {
     let syntax_ok = !name.is_empty()
         && name.len() <= 63
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if !syntax_ok {
         return Err(RoleRefusal::BadName(name.to_owned()));
     }
@@ -57,7 +56,9 @@ pub fn parse_allowed(value: &str) -> Result<Vec<String>, RoleRefusal> {
 
 /// Chooses the role for a token: its claim, else the default; then syntax and allow-list.
 pub fn choose(claimed: Option<&str>, default_role: Option<&str>, allowed: &[String]) -> Result<String, RoleRefusal> {
-    let role = claimed.or(default_role.filter(|d| !d.is_empty())).ok_or(RoleRefusal::NoRole)?;
+    let role = claimed
+        .or(default_role.filter(|d| !d.is_empty()))
+        .ok_or(RoleRefusal::NoRole)?;
     check_name(role)?;
     if !allowed.iter().any(|a| a == role) {
         return Err(RoleRefusal::NotAllowed(role.to_owned()));
@@ -77,17 +78,46 @@ mod tests {
     fn exact_allow_list_match() {
         assert_eq!(choose(Some("app_user"), None, &allowed()), Ok("app_user".into()));
         assert_eq!(choose(Some("Admin"), None, &allowed()), Ok("Admin".into()));
-        assert!(matches!(choose(Some("admin"), None, &allowed()), Err(RoleRefusal::NotAllowed(_))));
-        assert!(matches!(choose(Some("APP_USER"), None, &allowed()), Err(RoleRefusal::NotAllowed(_))));
-        assert!(matches!(choose(Some("postgres"), None, &allowed()), Err(RoleRefusal::NotAllowed(_))));
+        assert!(matches!(
+            choose(Some("admin"), None, &allowed()),
+            Err(RoleRefusal::NotAllowed(_))
+        ));
+        assert!(matches!(
+            choose(Some("APP_USER"), None, &allowed()),
+            Err(RoleRefusal::NotAllowed(_))
+        ));
+        assert!(matches!(
+            choose(Some("postgres"), None, &allowed()),
+            Err(RoleRefusal::NotAllowed(_))
+        ));
     }
 
     #[test]
     fn reserved_and_malformed_names() {
-        for r in ["none", "NONE", "public", "PUBLIC", "current_user", "session_user", "current_role", "pg_read_all_data", "pg_database_owner"] {
+        for r in [
+            "none",
+            "NONE",
+            "public",
+            "PUBLIC",
+            "current_user",
+            "session_user",
+            "current_role",
+            "pg_read_all_data",
+            "pg_database_owner",
+        ] {
             assert!(matches!(check_name(r), Err(RoleRefusal::Reserved(_))), "{r}");
         }
-        for r in ["", " app_user", "app_user ", "a\"b", "x' OR '1'='1", "a\nb", "a\0b", "аdmin", &"a".repeat(64)] {
+        for r in [
+            "",
+            " app_user",
+            "app_user ",
+            "a\"b",
+            "x' OR '1'='1",
+            "a\nb",
+            "a\0b",
+            "аdmin",
+            &"a".repeat(64),
+        ] {
             assert!(matches!(check_name(r), Err(RoleRefusal::BadName(_))), "{r:?}");
         }
         assert!(check_name(&"a".repeat(63)).is_ok());

@@ -32,9 +32,15 @@ pub fn parse(token: &str, max_bytes: usize) -> Result<ParsedToken<'_>, Rejection
         return Err(Rejection::Empty);
     }
     if token.len() > max_bytes {
-        return Err(Rejection::TooLarge { bytes: token.len(), max: max_bytes });
+        return Err(Rejection::TooLarge {
+            bytes: token.len(),
+            max: max_bytes,
+        });
     }
-    if !token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') {
+    if !token
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    {
         return Err(Rejection::BadCharacters);
     }
     let parts: Vec<&str> = token.split('.').collect();
@@ -44,11 +50,19 @@ pub fn parse(token: &str, max_bytes: usize) -> Result<ParsedToken<'_>, Rejection
     let header_map = decode_object(header, "header")?;
     let (alg, kid) = check_header(&header_map)?;
     let signing_input = &token[..header.len() + 1 + payload.len()];
-    Ok(ParsedToken { alg, kid, signing_input, payload, signature })
+    Ok(ParsedToken {
+        alg,
+        kid,
+        signing_input,
+        payload,
+        signature,
+    })
 }
 
 fn decode_object(segment: &str, part: &'static str) -> Result<Map<String, Value>, Rejection> {
-    let bytes = URL_SAFE_NO_PAD.decode(segment).map_err(|_| Rejection::BadEncoding(part))?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| Rejection::BadEncoding(part))?;
     match parse_strict(&bytes) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(Rejection::NotAnObject(part)),
@@ -61,11 +75,19 @@ fn check_header(header: &Map<String, Value>) -> Result<(Algorithm, Option<String
     if let Some(name) = FORBIDDEN_HEADERS.iter().find(|h| header.contains_key(**h)) {
         return Err(Rejection::ForbiddenHeader((*name).to_owned()));
     }
-    let alg = header.get("alg").and_then(Value::as_str).and_then(parse_alg).ok_or(Rejection::BadAlgorithm)?;
+    let alg = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .and_then(parse_alg)
+        .ok_or(Rejection::BadAlgorithm)?;
     let kid = match header.get("kid") {
         None => None,
         Some(Value::String(k)) if crate::keys::check_kid(k).is_ok() => Some(k.clone()),
-        Some(_) => return Err(Rejection::BadHeader("kid must be a string of 1 to 256 printable characters")),
+        Some(_) => {
+            return Err(Rejection::BadHeader(
+                "kid must be a string of 1 to 256 printable characters",
+            ))
+        }
     };
     match header.get("typ") {
         None => {}
@@ -94,8 +116,13 @@ pub fn verify(parsed: &ParsedToken<'_>, key: &VerifyingKey, policy: &Policy, now
     if URL_SAFE_NO_PAD.decode(parsed.signature).is_err() {
         return Err(Rejection::BadEncoding("signature"));
     }
-    let ok = jsonwebtoken::crypto::verify(parsed.signature, parsed.signing_input.as_bytes(), &key.decoding, key.alg)
-        .unwrap_or(false);
+    let ok = jsonwebtoken::crypto::verify(
+        parsed.signature,
+        parsed.signing_input.as_bytes(),
+        &key.decoding,
+        key.alg,
+    )
+    .unwrap_or(false);
     if !ok {
         return Err(Rejection::BadSignature);
     }

@@ -9,14 +9,21 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use jwt_guard_core::{parse, provider, verify, Rejection, VerifyingKey};
 
 fn mismatch(token: Algorithm, key: Algorithm) -> Rejection {
-    Rejection::AlgorithmMismatch { token: alg_name(token).into(), key: alg_name(key).into() }
+    Rejection::AlgorithmMismatch {
+        token: alg_name(token).into(),
+        key: alg_name(key).into(),
+    }
 }
 
 #[test]
 fn every_algorithm_round_trips() {
     for alg in ALL_ALGS {
         let key = key_for(alg);
-        let header = format!(r#"{{"alg":"{}","typ":"JWT","kid":"k-{}"}}"#, alg_name(alg), alg_name(alg));
+        let header = format!(
+            r#"{{"alg":"{}","typ":"JWT","kid":"k-{}"}}"#,
+            alg_name(alg),
+            alg_name(alg)
+        );
         let token = mint_with_header(&header, &good_payload(), &key);
         let parsed = parse(&token, 8192).unwrap_or_else(|e| panic!("{alg:?}: {e}"));
         assert_eq!(parsed.alg, alg);
@@ -25,7 +32,11 @@ fn every_algorithm_round_trips() {
         assert_eq!(id.sub.as_deref(), Some("user-1"), "{alg:?}");
         assert_eq!(id.role_claim.as_deref(), Some("app_user"), "{alg:?}");
         assert_eq!(id.exp, NOW + 600, "{alg:?}");
-        assert_eq!(id.kid.as_deref(), Some(format!("k-{}", alg_name(alg)).as_str()), "{alg:?}");
+        assert_eq!(
+            id.kid.as_deref(),
+            Some(format!("k-{}", alg_name(alg)).as_str()),
+            "{alg:?}"
+        );
         assert_eq!(id.claims["iss"], ISSUER);
     }
 }
@@ -61,11 +72,19 @@ fn every_algorithm_rejects_a_flipped_payload_bit() {
         bytes[at] ^= 1;
         let (h, _, s) = segments(&token);
         let forged = format!("{h}.{}.{s}", b64(&bytes));
-        assert_eq!(check(&forged, &key.verifying(), &policy(), NOW), Err(Rejection::BadSignature), "{alg:?}");
+        assert_eq!(
+            check(&forged, &key.verifying(), &policy(), NOW),
+            Err(Rejection::BadSignature),
+            "{alg:?}"
+        );
         // And a role upgrade with the original signature.
         let upgraded = good_payload().replace("app_user", "postgres");
         let forged = format!("{h}.{}.{s}", b64(upgraded));
-        assert_eq!(check(&forged, &key.verifying(), &policy(), NOW), Err(Rejection::BadSignature), "{alg:?}");
+        assert_eq!(
+            check(&forged, &key.verifying(), &policy(), NOW),
+            Err(Rejection::BadSignature),
+            "{alg:?}"
+        );
     }
 }
 
@@ -81,7 +100,11 @@ fn every_algorithm_rejects_a_flipped_header_bit() {
         bytes[at] ^= 1;
         let (_, p, s) = segments(&token);
         let forged = format!("{}.{p}.{s}", b64(&bytes));
-        assert_eq!(check(&forged, &key.verifying(), &policy(), NOW), Err(Rejection::BadSignature), "{alg:?}");
+        assert_eq!(
+            check(&forged, &key.verifying(), &policy(), NOW),
+            Err(Rejection::BadSignature),
+            "{alg:?}"
+        );
     }
 }
 
@@ -91,16 +114,33 @@ fn a_token_from_another_key_of_the_same_algorithm_is_rejected() {
         (key_for(Algorithm::ES256), new_ec_key(Algorithm::ES256)),
         (key_for(Algorithm::ES384), new_ec_key(Algorithm::ES384)),
         (key_for(Algorithm::EdDSA), new_ed_key()),
-        (key_for(Algorithm::RS256), rsa_key_from(Algorithm::RS256, rsa2048_other())),
-        (key_for(Algorithm::PS256), rsa_key_from(Algorithm::PS256, rsa2048_other())),
+        (
+            key_for(Algorithm::RS256),
+            rsa_key_from(Algorithm::RS256, rsa2048_other()),
+        ),
+        (
+            key_for(Algorithm::PS256),
+            rsa_key_from(Algorithm::PS256, rsa2048_other()),
+        ),
     ];
     for (ours, theirs) in pairs {
         let token = mint(&good_payload(), &theirs);
-        assert_eq!(check(&token, &ours.verifying(), &policy(), NOW), Err(Rejection::BadSignature), "{:?}", ours.alg);
+        assert_eq!(
+            check(&token, &ours.verifying(), &policy(), NOW),
+            Err(Rejection::BadSignature),
+            "{:?}",
+            ours.alg
+        );
     }
     let other_secret = "a".repeat(32) + "different-secret-value";
-    let theirs = TestKey { signing: EncodingKey::from_secret(other_secret.as_bytes()), ..hmac_key(Algorithm::HS256) };
-    assert_eq!(check_hs256(&mint(&good_payload(), &theirs)), Err(Rejection::BadSignature));
+    let theirs = TestKey {
+        signing: EncodingKey::from_secret(other_secret.as_bytes()),
+        ..hmac_key(Algorithm::HS256)
+    };
+    assert_eq!(
+        check_hs256(&mint(&good_payload(), &theirs)),
+        Err(Rejection::BadSignature)
+    );
 }
 
 // A1, A2, A21: the algorithm name is an exact, case-sensitive member of our list.
@@ -108,18 +148,47 @@ fn a_token_from_another_key_of_the_same_algorithm_is_rejected() {
 fn unsupported_and_none_algorithms_are_bad_algorithm() {
     let hs = key_for(Algorithm::HS256);
     let names = [
-        "none", "None", "NONE", "nOnE", " none", "none ", "none\\u0000", "hs256", "Hs256", "HS256 ", " HS256", "",
-        "ES512", "ES256K", "Ed448", "Ed25519", "EDDSA", "eddsa", "HS1", "RS1", "HS128", "RSA-OAEP", "dir",
+        "none",
+        "None",
+        "NONE",
+        "nOnE",
+        " none",
+        "none ",
+        "none\\u0000",
+        "hs256",
+        "Hs256",
+        "HS256 ",
+        " HS256",
+        "",
+        "ES512",
+        "ES256K",
+        "Ed448",
+        "Ed25519",
+        "EDDSA",
+        "eddsa",
+        "HS1",
+        "RS1",
+        "HS128",
+        "RSA-OAEP",
+        "dir",
         "HS256\\u0000",
     ];
     for name in names {
         let header = format!(r#"{{"alg":"{name}","typ":"JWT"}}"#);
         // With an HMAC signature by a real key, and with an empty signature.
         let signed = mint_with_header(&header, &good_payload(), &hs);
-        assert_eq!(parse(&signed, 8192).map(|p| p.alg), Err(Rejection::BadAlgorithm), "{name:?}");
+        assert_eq!(
+            parse(&signed, 8192).map(|p| p.alg),
+            Err(Rejection::BadAlgorithm),
+            "{name:?}"
+        );
         let (h, p, _) = segments(&signed);
         let unsigned = format!("{h}.{p}.");
-        assert_eq!(parse(&unsigned, 8192).map(|p| p.alg), Err(Rejection::BadAlgorithm), "{name:?} unsigned");
+        assert_eq!(
+            parse(&unsigned, 8192).map(|p| p.alg),
+            Err(Rejection::BadAlgorithm),
+            "{name:?} unsigned"
+        );
     }
 }
 
@@ -138,7 +207,11 @@ fn missing_or_mistyped_alg_is_bad_algorithm() {
         r#"{"ALG":"HS256"}"#,
     ] {
         let token = mint_with_header(header, &good_payload(), &hs);
-        assert_eq!(parse(&token, 8192).map(|p| p.alg), Err(Rejection::BadAlgorithm), "{header}");
+        assert_eq!(
+            parse(&token, 8192).map(|p| p.alg),
+            Err(Rejection::BadAlgorithm),
+            "{header}"
+        );
     }
 }
 
@@ -146,10 +219,17 @@ fn missing_or_mistyped_alg_is_bad_algorithm() {
 #[test]
 fn duplicate_alg_is_a_duplicate_key() {
     let hs = key_for(Algorithm::HS256);
-    for header in [r#"{"alg":"HS256","alg":"none"}"#, r#"{"alg":"none","alg":"HS256"}"#, r#"{"alg":"HS256","alg":"HS256"}"#]
-    {
+    for header in [
+        r#"{"alg":"HS256","alg":"none"}"#,
+        r#"{"alg":"none","alg":"HS256"}"#,
+        r#"{"alg":"HS256","alg":"HS256"}"#,
+    ] {
         let token = mint_with_header(header, &good_payload(), &hs);
-        assert_eq!(parse(&token, 8192).map(|p| p.alg), Err(Rejection::DuplicateKey("header")), "{header}");
+        assert_eq!(
+            parse(&token, 8192).map(|p| p.alg),
+            Err(Rejection::DuplicateKey("header")),
+            "{header}"
+        );
     }
 }
 
@@ -180,14 +260,26 @@ fn hs256_token_macd_with_public_key_bytes_is_an_algorithm_mismatch() {
         (
             es.verifying(),
             Algorithm::ES256,
-            vec![es.public_text.clone().into_bytes(), der_of(&es.public_text), es.jwk.to_string().into_bytes()],
+            vec![
+                es.public_text.clone().into_bytes(),
+                der_of(&es.public_text),
+                es.jwk.to_string().into_bytes(),
+            ],
         ),
-        (ed.verifying(), Algorithm::EdDSA, vec![ed.public_text.clone().into_bytes(), der_of(&ed.public_text)]),
+        (
+            ed.verifying(),
+            Algorithm::EdDSA,
+            vec![ed.public_text.clone().into_bytes(), der_of(&ed.public_text)],
+        ),
     ];
     for (key, key_alg, secrets) in cases {
         for secret in secrets {
             for mac_alg in [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512] {
-                let forger = TestKey { alg: mac_alg, signing: EncodingKey::from_secret(&secret), ..hmac_key(mac_alg) };
+                let forger = TestKey {
+                    alg: mac_alg,
+                    signing: EncodingKey::from_secret(&secret),
+                    ..hmac_key(mac_alg)
+                };
                 let token = mint(&good_payload(), &forger);
                 assert_eq!(check(&token, &key, &policy(), NOW), Err(mismatch(mac_alg, key_alg)));
             }
@@ -214,7 +306,11 @@ fn provider_refuses_key_family_mismatch() {
         (&secret, Algorithm::EdDSA),
     ] {
         let err = jsonwebtoken::crypto::verify("AAAA", msg, key, alg).unwrap_err();
-        assert_eq!(*err.kind(), jsonwebtoken::errors::ErrorKind::InvalidAlgorithm, "{alg:?}");
+        assert_eq!(
+            *err.kind(),
+            jsonwebtoken::errors::ErrorKind::InvalidAlgorithm,
+            "{alg:?}"
+        );
     }
     // The signing side as well: an RSA private key cannot produce an HMAC.
     let rsa_signing = EncodingKey::from_rsa_pem(rsa2048().private_pem.as_bytes()).unwrap();
@@ -238,7 +334,11 @@ fn downgrade_within_a_family_is_an_algorithm_mismatch() {
     for (key_alg, token_alg) in cases {
         let key = key_for(key_alg).verifying();
         let token = mint(&good_payload(), &key_for(token_alg));
-        assert_eq!(check(&token, &key, &policy(), NOW), Err(mismatch(token_alg, key_alg)), "{key_alg:?}");
+        assert_eq!(
+            check(&token, &key, &policy(), NOW),
+            Err(mismatch(token_alg, key_alg)),
+            "{key_alg:?}"
+        );
     }
     // ES256 key, token claims ES384 (signed by a P-384 key), and the reverse.
     let token = mint(&good_payload(), &key_for(Algorithm::ES384));
@@ -261,15 +361,25 @@ fn relabelled_rsa_signature_fails_under_the_labelled_algorithm() {
     let (_, p, s) = segments(&token);
     let relabelled = format!("{}.{p}.{s}", b64(r#"{"alg":"RS256","typ":"JWT"}"#));
     let rs_key = key_for(Algorithm::RS256).verifying();
-    assert_eq!(check(&relabelled, &rs_key, &policy(), NOW), Err(Rejection::BadSignature));
+    assert_eq!(
+        check(&relabelled, &rs_key, &policy(), NOW),
+        Err(Rejection::BadSignature)
+    );
 }
 
 // A15: a token MACed with an empty or dictionary secret does not verify against a real key.
 #[test]
 fn tokens_macd_with_weak_secrets_are_rejected() {
     for secret in ["", "secret", "password", "your-256-bit-secret"] {
-        let forger = TestKey { signing: EncodingKey::from_secret(secret.as_bytes()), ..hmac_key(Algorithm::HS256) };
-        assert_eq!(check_hs256(&mint(&good_payload(), &forger)), Err(Rejection::BadSignature), "{secret:?}");
+        let forger = TestKey {
+            signing: EncodingKey::from_secret(secret.as_bytes()),
+            ..hmac_key(Algorithm::HS256)
+        };
+        assert_eq!(
+            check_hs256(&mint(&good_payload(), &forger)),
+            Err(Rejection::BadSignature),
+            "{secret:?}"
+        );
     }
 }
 
@@ -320,7 +430,10 @@ fn es256_special_signatures_are_rejected() {
     }
     let es384 = key_for(Algorithm::ES384);
     let token = mint(&good_payload(), &es384);
-    assert_eq!(check(&with_signature(&token, &[0; 96]), &es384.verifying(), &policy(), NOW), Err(Rejection::BadSignature));
+    assert_eq!(
+        check(&with_signature(&token, &[0; 96]), &es384.verifying(), &policy(), NOW),
+        Err(Rejection::BadSignature)
+    );
 }
 
 /// DER INTEGER for a big-endian unsigned value.
@@ -424,7 +537,11 @@ fn truncated_empty_and_extended_signatures_are_rejected() {
         }
         // The signature segment dropped entirely (trailing dot kept).
         let (h, p, _) = segments(&token);
-        assert_eq!(check(&format!("{h}.{p}."), &verifying, &policy(), NOW), Err(Rejection::BadSignature), "{alg:?}");
+        assert_eq!(
+            check(&format!("{h}.{p}."), &verifying, &policy(), NOW),
+            Err(Rejection::BadSignature),
+            "{alg:?}"
+        );
     }
 }
 

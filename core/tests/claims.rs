@@ -50,7 +50,10 @@ fn good_claims_pass() {
 #[test]
 fn expired_token() {
     let exp = NOW - 3600;
-    assert_eq!(at(&[("exp", &exp.to_string())], NOW), Err(Rejection::Expired { exp, now: NOW }));
+    assert_eq!(
+        at(&[("exp", &exp.to_string())], NOW),
+        Err(Rejection::Expired { exp, now: NOW })
+    );
 }
 
 // T2, T16: the leeway boundary on exp (default leeway 30 s).
@@ -59,14 +62,27 @@ fn exp_leeway_boundary() {
     let leeway = policy().leeway as i64;
     assert_eq!(leeway, 30);
     for exp in [NOW, NOW - 1, NOW - leeway] {
-        assert!(at(&[("exp", &exp.to_string())], NOW).is_ok(), "exp = now - {}", NOW - exp);
+        assert!(
+            at(&[("exp", &exp.to_string())], NOW).is_ok(),
+            "exp = now - {}",
+            NOW - exp
+        );
     }
     let exp = NOW - leeway - 1;
-    assert_eq!(at(&[("exp", &exp.to_string())], NOW), Err(Rejection::Expired { exp, now: NOW }));
+    assert_eq!(
+        at(&[("exp", &exp.to_string())], NOW),
+        Err(Rejection::Expired { exp, now: NOW })
+    );
     // The same boundary seen by moving the clock.
     let exp = NOW + 600;
     assert!(at(&[("exp", &exp.to_string())], exp + leeway).is_ok());
-    assert_eq!(at(&[("exp", &exp.to_string())], exp + leeway + 1), Err(Rejection::Expired { exp, now: exp + leeway + 1 }));
+    assert_eq!(
+        at(&[("exp", &exp.to_string())], exp + leeway + 1),
+        Err(Rejection::Expired {
+            exp,
+            now: exp + leeway + 1
+        })
+    );
 }
 
 // T16 with no leeway: a token is valid up to and including its exp second (as jsonwebtoken does).
@@ -77,7 +93,10 @@ fn exp_boundary_without_leeway() {
     let token = times(&[("exp", &exp.to_string())]);
     assert!(hs256_claims(&token, &strict, exp - 1).is_ok());
     assert!(hs256_claims(&token, &strict, exp).is_ok());
-    assert_eq!(hs256_claims(&token, &strict, exp + 1), Err(Rejection::Expired { exp, now: exp + 1 }));
+    assert_eq!(
+        hs256_claims(&token, &strict, exp + 1),
+        Err(Rejection::Expired { exp, now: exp + 1 })
+    );
 }
 
 // T3, T16: nbf in the future, and its leeway boundary.
@@ -90,14 +109,24 @@ fn nbf_boundaries() {
         Err(Rejection::NotYetValid { nbf: NOW + 86_400 })
     );
     for nbf in [NOW - 1000, NOW, NOW + leeway] {
-        assert!(at(&[("exp", &exp), ("nbf", &nbf.to_string())], NOW).is_ok(), "nbf = now + {}", nbf - NOW);
+        assert!(
+            at(&[("exp", &exp), ("nbf", &nbf.to_string())], NOW).is_ok(),
+            "nbf = now + {}",
+            nbf - NOW
+        );
     }
     let nbf = NOW + leeway + 1;
-    assert_eq!(at(&[("exp", &exp), ("nbf", &nbf.to_string())], NOW), Err(Rejection::NotYetValid { nbf }));
+    assert_eq!(
+        at(&[("exp", &exp), ("nbf", &nbf.to_string())], NOW),
+        Err(Rejection::NotYetValid { nbf })
+    );
     // Seen from the clock: valid from nbf - leeway on.
     let nbf = NOW;
     assert!(at(&[("exp", &exp), ("nbf", &nbf.to_string())], nbf - leeway).is_ok());
-    assert_eq!(at(&[("exp", &exp), ("nbf", &nbf.to_string())], nbf - leeway - 1), Err(Rejection::NotYetValid { nbf }));
+    assert_eq!(
+        at(&[("exp", &exp), ("nbf", &nbf.to_string())], nbf - leeway - 1),
+        Err(Rejection::NotYetValid { nbf })
+    );
 }
 
 // T4: iat in the future.
@@ -120,7 +149,10 @@ fn iat_in_the_future() {
 #[test]
 fn missing_exp() {
     assert_eq!(at(&[], NOW), Err(Rejection::MissingClaim("exp")));
-    assert_eq!(at(&[("iat", &NOW.to_string()), ("nbf", &NOW.to_string())], NOW), Err(Rejection::MissingClaim("exp")));
+    assert_eq!(
+        at(&[("iat", &NOW.to_string()), ("nbf", &NOW.to_string())], NOW),
+        Err(Rejection::MissingClaim("exp"))
+    );
 }
 
 // Maximum lifetime, measured from iat and from now.
@@ -133,13 +165,19 @@ fn max_lifetime_via_iat() {
     assert!(ok.is_ok(), "{ok:?}");
     assert_eq!(
         at(&[("iat", &iat.to_string()), ("exp", &(iat + max + 1).to_string())], NOW),
-        Err(Rejection::LifetimeTooLong { seconds: max + 1, max: 3600 })
+        Err(Rejection::LifetimeTooLong {
+            seconds: max + 1,
+            max: 3600
+        })
     );
     // A long-lived token that is about to expire is still too long-lived.
     let iat = NOW - 86_400;
     assert_eq!(
         at(&[("iat", &iat.to_string()), ("exp", &(NOW + 10).to_string())], NOW),
-        Err(Rejection::LifetimeTooLong { seconds: 86_410, max: 3600 })
+        Err(Rejection::LifetimeTooLong {
+            seconds: 86_410,
+            max: 3600
+        })
     );
 }
 
@@ -150,7 +188,10 @@ fn max_lifetime_via_exp_minus_now() {
     assert!(at(&[("exp", &(NOW + max + leeway).to_string())], NOW).is_ok());
     assert_eq!(
         at(&[("exp", &(NOW + max + leeway + 1).to_string())], NOW),
-        Err(Rejection::LifetimeTooLong { seconds: max + leeway + 1, max: 3600 })
+        Err(Rejection::LifetimeTooLong {
+            seconds: max + leeway + 1,
+            max: 3600
+        })
     );
     // Far-future exp: an iat that would make exp - iat fit is itself in the future.
     let exp = NOW + 10 * 86_400;
@@ -160,16 +201,25 @@ fn max_lifetime_via_exp_minus_now() {
     );
     assert_eq!(
         at(&[("exp", &exp.to_string())], NOW),
-        Err(Rejection::LifetimeTooLong { seconds: 10 * 86_400, max: 3600 })
+        Err(Rejection::LifetimeTooLong {
+            seconds: 10 * 86_400,
+            max: 3600
+        })
     );
 }
 
 #[test]
 fn a_longer_configured_lifetime_is_honoured() {
-    let day = Policy { max_lifetime: 86_400, ..policy() };
+    let day = Policy {
+        max_lifetime: 86_400,
+        ..policy()
+    };
     let token = times(&[("iat", &NOW.to_string()), ("exp", &(NOW + 86_400).to_string())]);
     assert!(hs256_claims(&token, &day, NOW).is_ok());
-    assert!(matches!(hs256_claims(&token, &policy(), NOW), Err(Rejection::LifetimeTooLong { .. })));
+    assert!(matches!(
+        hs256_claims(&token, &policy(), NOW),
+        Err(Rejection::LifetimeTooLong { .. })
+    ));
 }
 
 // T6: exp, nbf and iat of the wrong JSON type (CVE-2026-25537 class).
@@ -199,16 +249,42 @@ fn time_claims_of_the_wrong_type() {
 #[test]
 fn time_claims_must_be_non_negative_integers() {
     let now_plus_float = format!("{}.4", NOW + 60);
-    let floats = ["1.7e9", "1800000600.0", now_plus_float.as_str(), "1e19", "1e20", "-0", "-0.0", "18446744073709551616", "1.7e308"];
+    let floats = [
+        "1.7e9",
+        "1800000600.0",
+        now_plus_float.as_str(),
+        "1e19",
+        "1e20",
+        "-0",
+        "-0.0",
+        "18446744073709551616",
+        "1.7e308",
+    ];
     for raw in floats {
         assert_eq!(at(&[("exp", raw)], NOW), bad_type("exp"), "exp = {raw}");
-        assert_eq!(at(&[("exp", "1800000600"), ("nbf", raw)], NOW), bad_type("nbf"), "nbf = {raw}");
-        assert_eq!(at(&[("exp", "1800000600"), ("iat", raw)], NOW), bad_type("iat"), "iat = {raw}");
+        assert_eq!(
+            at(&[("exp", "1800000600"), ("nbf", raw)], NOW),
+            bad_type("nbf"),
+            "nbf = {raw}"
+        );
+        assert_eq!(
+            at(&[("exp", "1800000600"), ("iat", raw)], NOW),
+            bad_type("iat"),
+            "iat = {raw}"
+        );
     }
     for raw in ["-1", "-1800000600", "-9223372036854775808"] {
         assert_eq!(at(&[("exp", raw)], NOW), bad_type("exp"), "exp = {raw}");
-        assert_eq!(at(&[("exp", "1800000600"), ("nbf", raw)], NOW), bad_type("nbf"), "nbf = {raw}");
-        assert_eq!(at(&[("exp", "1800000600"), ("iat", raw)], NOW), bad_type("iat"), "iat = {raw}");
+        assert_eq!(
+            at(&[("exp", "1800000600"), ("nbf", raw)], NOW),
+            bad_type("nbf"),
+            "nbf = {raw}"
+        );
+        assert_eq!(
+            at(&[("exp", "1800000600"), ("iat", raw)], NOW),
+            bad_type("iat"),
+            "iat = {raw}"
+        );
     }
     // Not representable as a finite double: the JSON itself is refused.
     assert_eq!(at(&[("exp", "1e400")], NOW), Err(Rejection::BadJson("payload")));
@@ -217,16 +293,28 @@ fn time_claims_must_be_non_negative_integers() {
 // T7: huge integers never mean "never expires".
 #[test]
 fn huge_exp_is_too_long_not_eternal() {
-    for raw in ["18446744073709551615", "9223372036854775807", "9223372036854775808", "9007199254740993", "99999999999"] {
+    for raw in [
+        "18446744073709551615",
+        "9223372036854775807",
+        "9223372036854775808",
+        "9007199254740993",
+        "99999999999",
+    ] {
         assert!(
-            matches!(at(&[("exp", raw)], NOW), Err(Rejection::LifetimeTooLong { max: 3600, .. })),
+            matches!(
+                at(&[("exp", raw)], NOW),
+                Err(Rejection::LifetimeTooLong { max: 3600, .. })
+            ),
             "exp = {raw}: {:?}",
             at(&[("exp", raw)], NOW)
         );
     }
     assert_eq!(
         at(&[("exp", "18446744073709551615")], NOW),
-        Err(Rejection::LifetimeTooLong { seconds: i64::MAX - NOW, max: 3600 })
+        Err(Rejection::LifetimeTooLong {
+            seconds: i64::MAX - NOW,
+            max: 3600
+        })
     );
     // Huge nbf and iat are refused as being in the future, not wrapped around.
     let exp = (NOW + 600).to_string();
@@ -242,7 +330,10 @@ fn huge_exp_is_too_long_not_eternal() {
     for err in [
         Rejection::NotYetValid { nbf: i64::MAX },
         Rejection::IssuedInFuture { iat: i64::MAX },
-        Rejection::LifetimeTooLong { seconds: i64::MAX, max: u64::MAX },
+        Rejection::LifetimeTooLong {
+            seconds: i64::MAX,
+            max: u64::MAX,
+        },
         Rejection::Expired { exp: 0, now: i64::MAX },
     ] {
         assert!(!err.to_string().is_empty());
@@ -258,7 +349,10 @@ fn zero_exp_is_expired() {
 #[test]
 fn duplicate_exp_is_a_duplicate_key() {
     let text = format!(r#"{{"iss":"{ISSUER}","aud":"{AUDIENCE}","exp":1,"exp":{}}}"#, NOW + 600);
-    assert_eq!(hs256_claims(&text, &policy(), NOW), Err(Rejection::DuplicateKey("payload")));
+    assert_eq!(
+        hs256_claims(&text, &policy(), NOW),
+        Err(Rejection::DuplicateKey("payload"))
+    );
 }
 
 // T9
@@ -273,7 +367,10 @@ fn aud_string_or_array_containing_the_audience() {
     assert!(with("aud", json!("api")).is_ok());
     assert!(with("aud", json!(["api"])).is_ok());
     assert!(with("aud", json!(["other", "api"])).is_ok());
-    let two = Policy { audience: vec!["db".into(), "api".into()], ..policy() };
+    let two = Policy {
+        audience: vec!["db".into(), "api".into()],
+        ..policy()
+    };
     assert!(hs256_claims(&claims_with("aud", Some(json!("db"))), &two, NOW).is_ok());
     assert!(hs256_claims(&claims_with("aud", Some(json!(["x", "api"]))), &two, NOW).is_ok());
 }
@@ -281,10 +378,27 @@ fn aud_string_or_array_containing_the_audience() {
 // T11, T15
 #[test]
 fn aud_wrong_type_or_value() {
-    for aud in [json!(123), json!(null), json!({}), json!({"api": true}), json!(["api", 1]), json!([null]), json!(true), json!([["api"]])] {
+    for aud in [
+        json!(123),
+        json!(null),
+        json!({}),
+        json!({"api": true}),
+        json!(["api", 1]),
+        json!([null]),
+        json!(true),
+        json!([["api"]]),
+    ] {
         assert_eq!(with("aud", aud.clone()), bad_type("aud"), "{aud}");
     }
-    for aud in [json!(""), json!([]), json!("API"), json!("api/"), json!(" api"), json!(["other"]), json!("https://other.service")] {
+    for aud in [
+        json!(""),
+        json!([]),
+        json!("API"),
+        json!("api/"),
+        json!(" api"),
+        json!(["other"]),
+        json!("https://other.service"),
+    ] {
         assert_eq!(with("aud", aud.clone()), Err(Rejection::AudienceNotAccepted), "{aud}");
     }
 }
@@ -292,7 +406,10 @@ fn aud_wrong_type_or_value() {
 // Audience not configured: any aud is refused (jsonwebtoken ≥ 9 behaviour, kept on purpose).
 #[test]
 fn aud_present_without_configured_audience() {
-    let no_aud = Policy { audience: vec![], ..policy() };
+    let no_aud = Policy {
+        audience: vec![],
+        ..policy()
+    };
     for aud in [json!("api"), json!(["api"]), json!([]), json!("")] {
         assert_eq!(
             hs256_claims(&claims_with("aud", Some(aud.clone())), &no_aud, NOW),
@@ -301,7 +418,10 @@ fn aud_present_without_configured_audience() {
         );
     }
     // The type check still comes first.
-    assert_eq!(hs256_claims(&claims_with("aud", Some(json!(5))), &no_aud, NOW), bad_type("aud"));
+    assert_eq!(
+        hs256_claims(&claims_with("aud", Some(json!(5))), &no_aud, NOW),
+        bad_type("aud")
+    );
     assert!(hs256_claims(&claims_with("aud", None), &no_aud, NOW).is_ok());
 }
 
@@ -309,7 +429,14 @@ fn aud_present_without_configured_audience() {
 #[test]
 fn issuer_rules() {
     assert_eq!(without("iss"), Err(Rejection::MissingClaim("iss")));
-    for iss in [json!(["https://evil.test", ISSUER]), json!([ISSUER]), json!(42), json!(null), json!({"iss": ISSUER}), json!(true)] {
+    for iss in [
+        json!(["https://evil.test", ISSUER]),
+        json!([ISSUER]),
+        json!(42),
+        json!(null),
+        json!({"iss": ISSUER}),
+        json!(true),
+    ] {
         assert_eq!(with("iss", iss.clone()), bad_type("iss"), "{iss}");
     }
     for iss in [
@@ -332,9 +459,18 @@ fn issuer_rules() {
 
 #[test]
 fn no_issuer_anywhere_refuses_every_token() {
-    let none = Policy { issuers: vec![], ..policy() };
-    assert_eq!(hs256_claims(&good_payload(), &none, NOW), Err(Rejection::NoIssuerConfigured));
-    assert_eq!(hs256_claims(&claims_with("iss", None), &none, NOW), Err(Rejection::NoIssuerConfigured));
+    let none = Policy {
+        issuers: vec![],
+        ..policy()
+    };
+    assert_eq!(
+        hs256_claims(&good_payload(), &none, NOW),
+        Err(Rejection::NoIssuerConfigured)
+    );
+    assert_eq!(
+        hs256_claims(&claims_with("iss", None), &none, NOW),
+        Err(Rejection::NoIssuerConfigured)
+    );
 }
 
 #[test]
@@ -343,17 +479,35 @@ fn key_issuer_and_policy_issuers_must_both_accept() {
     let token = mint(&good_payload(), &hs);
     let other = mint(&claims_with("iss", Some(json!("https://other.test"))), &hs);
     // Key issuer alone.
-    let only_key = Policy { issuers: vec![], ..policy() };
+    let only_key = Policy {
+        issuers: vec![],
+        ..policy()
+    };
     assert!(check(&token, &hs.verifying_with_issuer(ISSUER), &only_key, NOW).is_ok());
-    assert_eq!(check(&other, &hs.verifying_with_issuer(ISSUER), &only_key, NOW), Err(Rejection::IssuerNotAccepted));
+    assert_eq!(
+        check(&other, &hs.verifying_with_issuer(ISSUER), &only_key, NOW),
+        Err(Rejection::IssuerNotAccepted)
+    );
     // Both: the token must satisfy both.
-    let both = Policy { issuers: vec![ISSUER.into(), "https://other.test".into()], ..policy() };
+    let both = Policy {
+        issuers: vec![ISSUER.into(), "https://other.test".into()],
+        ..policy()
+    };
     assert!(check(&token, &hs.verifying_with_issuer(ISSUER), &both, NOW).is_ok());
-    assert_eq!(check(&other, &hs.verifying_with_issuer(ISSUER), &both, NOW), Err(Rejection::IssuerNotAccepted));
+    assert_eq!(
+        check(&other, &hs.verifying_with_issuer(ISSUER), &both, NOW),
+        Err(Rejection::IssuerNotAccepted)
+    );
     assert!(check(&other, &hs.verifying(), &both, NOW).is_ok());
     // A key bound to an issuer the policy does not list accepts nothing.
-    let elsewhere = Policy { issuers: vec!["https://other.test".into()], ..policy() };
-    assert_eq!(check(&token, &hs.verifying_with_issuer(ISSUER), &elsewhere, NOW), Err(Rejection::IssuerNotAccepted));
+    let elsewhere = Policy {
+        issuers: vec!["https://other.test".into()],
+        ..policy()
+    };
+    assert_eq!(
+        check(&token, &hs.verifying_with_issuer(ISSUER), &elsewhere, NOW),
+        Err(Rejection::IssuerNotAccepted)
+    );
 }
 
 // T13 and friends: identity claims are strings or absent.
@@ -373,37 +527,65 @@ fn sub_and_jti_must_be_strings() {
 // R8, R10 at the claim level: the role claim is a non-empty string or absent.
 #[test]
 fn role_claim_type() {
-    for v in [json!(""), json!(1), json!(null), json!(["app_user"]), json!({"name": "app_user"}), json!(true)] {
+    for v in [
+        json!(""),
+        json!(1),
+        json!(null),
+        json!(["app_user"]),
+        json!({"name": "app_user"}),
+        json!(true),
+    ] {
         assert_eq!(with("role", v.clone()), bad_type("role"), "{v}");
     }
     assert_eq!(without("role").unwrap().role_claim, None);
-    assert_eq!(with("role", json!("app_user")).unwrap().role_claim.as_deref(), Some("app_user"));
+    assert_eq!(
+        with("role", json!("app_user")).unwrap().role_claim.as_deref(),
+        Some("app_user")
+    );
 }
 
 #[test]
 fn role_claim_name_and_pointer_are_configurable() {
-    let custom = Policy { role_claim: "db_role".into(), ..policy() };
+    let custom = Policy {
+        role_claim: "db_role".into(),
+        ..policy()
+    };
     let text = claims_with("db_role", Some(json!("reader")));
     let id = hs256_claims(&text, &custom, NOW).unwrap();
     assert_eq!(id.role_claim.as_deref(), Some("reader"));
-    let pointer = Policy { role_claim: "/app_metadata/role".into(), ..policy() };
+    let pointer = Policy {
+        role_claim: "/app_metadata/role".into(),
+        ..policy()
+    };
     let text = claims_with("app_metadata", Some(json!({"role": "writer"})));
-    assert_eq!(hs256_claims(&text, &pointer, NOW).unwrap().role_claim.as_deref(), Some("writer"));
+    assert_eq!(
+        hs256_claims(&text, &pointer, NOW).unwrap().role_claim.as_deref(),
+        Some("writer")
+    );
     let text = claims_with("app_metadata", Some(json!({"role": 7})));
     assert_eq!(hs256_claims(&text, &pointer, NOW), bad_type("/app_metadata/role"));
     let text = claims_with("app_metadata", Some(json!({"other": 1})));
     assert_eq!(hs256_claims(&text, &pointer, NOW).unwrap().role_claim, None);
     // "~1" in a pointer is "/" in the member name.
-    let slashed = Policy { role_claim: "/https:~1~1example.com~1role".into(), ..policy() };
+    let slashed = Policy {
+        role_claim: "/https:~1~1example.com~1role".into(),
+        ..policy()
+    };
     let text = claims_with("https://example.com/role", Some(json!("scoped")));
-    assert_eq!(hs256_claims(&text, &slashed, NOW).unwrap().role_claim.as_deref(), Some("scoped"));
+    assert_eq!(
+        hs256_claims(&text, &slashed, NOW).unwrap().role_claim.as_deref(),
+        Some("scoped")
+    );
 }
 
 #[test]
 fn tenant_claim() {
     assert_eq!(with("tenant_id", json!("t-1")).unwrap().tenant.as_deref(), Some("t-1"));
     assert_eq!(with("tenant_id", json!(42)).unwrap().tenant.as_deref(), Some("42"));
-    assert_eq!(with("tenant_id", json!(u64::MAX)).unwrap().tenant.as_deref(), Some("18446744073709551615"));
+    assert_eq!(
+        with("tenant_id", json!(u64::MAX)).unwrap().tenant.as_deref(),
+        Some("18446744073709551615")
+    );
     assert_eq!(without("tenant_id").unwrap().tenant, None);
     for v in [json!(1.5), json!(null), json!(true), json!(["t"]), json!({"id": "t"})] {
         assert_eq!(with("tenant_id", v.clone()), bad_type("tenant_id"), "{v}");
@@ -430,7 +612,10 @@ fn scopes() {
 
 #[test]
 fn claim_accessors() {
-    let text = claims_with("app", Some(json!({"org": {"id": 7}, "list": [1, "two"], "a/b": "slash", "t~": "tilde"})));
+    let text = claims_with(
+        "app",
+        Some(json!({"org": {"id": 7}, "list": [1, "two"], "a/b": "slash", "t~": "tilde"})),
+    );
     let id = hs256_claims(&text, &policy(), NOW).unwrap();
     assert_eq!(id.claim("sub"), Some(&json!("user-1")));
     assert_eq!(id.claim_text("sub").as_deref(), Some("user-1"));
@@ -455,8 +640,14 @@ fn claim_names_are_exact() {
         r#"{{"iss":"{ISSUER}","aud":"{AUDIENCE}","exp":{},"Role":"admin","ROLE":"admin","role ":"admin","rоle":"admin","role":"user"}}"#,
         NOW + 60
     );
-    assert_eq!(hs256_claims(&text, &policy(), NOW).unwrap().role_claim.as_deref(), Some("user"));
-    let text = format!(r#"{{"iss":"{ISSUER}","aud":"{AUDIENCE}","exp":{},"Role":"admin"}}"#, NOW + 60);
+    assert_eq!(
+        hs256_claims(&text, &policy(), NOW).unwrap().role_claim.as_deref(),
+        Some("user")
+    );
+    let text = format!(
+        r#"{{"iss":"{ISSUER}","aud":"{AUDIENCE}","exp":{},"Role":"admin"}}"#,
+        NOW + 60
+    );
     assert_eq!(hs256_claims(&text, &policy(), NOW).unwrap().role_claim, None);
     // Same for the registered claims: "EXP" is not "exp".
     let text = format!(r#"{{"iss":"{ISSUER}","aud":"{AUDIENCE}","EXP":{}}}"#, NOW + 60);

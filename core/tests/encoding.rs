@@ -29,18 +29,47 @@ fn oversize_tokens_are_too_large_before_any_other_check() {
     assert!(parse(&good, max).is_ok(), "exactly at the cap");
     assert_eq!(
         parse(&good, max - 1).map(|p| p.alg).unwrap_err(),
-        Rejection::TooLarge { bytes: max, max: max - 1 }
+        Rejection::TooLarge {
+            bytes: max,
+            max: max - 1
+        }
     );
-    for junk in [" ".repeat(8193), "\u{0}".repeat(8193), "é".repeat(4097), "a.".repeat(5000), "=".repeat(1 << 20)] {
-        assert_eq!(parse_err(&junk), Rejection::TooLarge { bytes: junk.len(), max: 8192 }, "{}", junk.len());
+    for junk in [
+        " ".repeat(8193),
+        "\u{0}".repeat(8193),
+        "é".repeat(4097),
+        "a.".repeat(5000),
+        "=".repeat(1 << 20),
+    ] {
+        assert_eq!(
+            parse_err(&junk),
+            Rejection::TooLarge {
+                bytes: junk.len(),
+                max: 8192
+            },
+            "{}",
+            junk.len()
+        );
     }
     let mib = "A".repeat(64 << 20);
-    assert_eq!(parse_err(&mib), Rejection::TooLarge { bytes: 64 << 20, max: 8192 });
+    assert_eq!(
+        parse_err(&mib),
+        Rejection::TooLarge {
+            bytes: 64 << 20,
+            max: 8192
+        }
+    );
     // A validly signed token just over the default cap.
     let big = claims_with("pad", Some(serde_json::json!("x".repeat(6200))));
     let token = mint(&big, &hs());
     assert!(token.len() > 8192);
-    assert_eq!(check_hs256(&token), Err(Rejection::TooLarge { bytes: token.len(), max: 8192 }));
+    assert_eq!(
+        check_hs256(&token),
+        Err(Rejection::TooLarge {
+            bytes: token.len(),
+            max: 8192
+        })
+    );
 }
 
 // E1: padding and the standard alphabet are outside the token alphabet.
@@ -206,16 +235,33 @@ fn duplicate_claim_names_are_refused() {
     ] {
         let before = format!("{{{extra},{body}}}");
         let after = format!("{{{body},{extra}}}");
-        assert_eq!(hs256_claims(&before, &policy(), NOW), Err(Rejection::DuplicateKey("payload")), "{before}");
-        assert_eq!(hs256_claims(&after, &policy(), NOW), Err(Rejection::DuplicateKey("payload")), "{after}");
+        assert_eq!(
+            hs256_claims(&before, &policy(), NOW),
+            Err(Rejection::DuplicateKey("payload")),
+            "{before}"
+        );
+        assert_eq!(
+            hs256_claims(&after, &policy(), NOW),
+            Err(Rejection::DuplicateKey("payload")),
+            "{after}"
+        );
     }
     let nested = format!(r#"{{{body},"app":{{"tenant":"a","tenant":"b"}}}}"#);
-    assert_eq!(hs256_claims(&nested, &policy(), NOW), Err(Rejection::DuplicateKey("payload")));
+    assert_eq!(
+        hs256_claims(&nested, &policy(), NOW),
+        Err(Rejection::DuplicateKey("payload"))
+    );
     let in_array = format!(r#"{{{body},"list":[{{"a":1}},{{"b":1,"b":2}}]}}"#);
-    assert_eq!(hs256_claims(&in_array, &policy(), NOW), Err(Rejection::DuplicateKey("payload")));
+    assert_eq!(
+        hs256_claims(&in_array, &policy(), NOW),
+        Err(Rejection::DuplicateKey("payload"))
+    );
     // Same value twice is still a duplicate.
     let same = format!(r#"{{{body},"role":"app_user"}}"#);
-    assert_eq!(hs256_claims(&same, &policy(), NOW), Err(Rejection::DuplicateKey("payload")));
+    assert_eq!(
+        hs256_claims(&same, &policy(), NOW),
+        Err(Rejection::DuplicateKey("payload"))
+    );
     // Different names that only look alike are not duplicates.
     let alike = format!(r#"{{{body},"Role":"x","role ":"y"}}"#);
     assert!(hs256_claims(&alike, &policy(), NOW).is_ok());
@@ -235,7 +281,11 @@ fn payload_not_an_object() {
         "null".to_owned(),
         "true".to_owned(),
     ] {
-        assert_eq!(hs256_claims(&payload, &policy(), NOW), Err(Rejection::NotAnObject("payload")), "{payload}");
+        assert_eq!(
+            hs256_claims(&payload, &policy(), NOW),
+            Err(Rejection::NotAnObject("payload")),
+            "{payload}"
+        );
     }
 }
 
@@ -245,17 +295,44 @@ fn invalid_payload_json() {
     let body = good_payload();
     let inner = &body[1..body.len() - 1];
     let cases: Vec<(&str, Vec<u8>)> = vec![
-        ("invalid UTF-8 in a string", format!(r#"{{{inner},"x":"#).into_bytes().into_iter().chain(*b"\"\xff\"}").collect()),
-        ("overlong slash", format!(r#"{{{inner},"x":"#).into_bytes().into_iter().chain(*b"\"\xc0\xaf\"}").collect()),
+        (
+            "invalid UTF-8 in a string",
+            format!(r#"{{{inner},"x":"#)
+                .into_bytes()
+                .into_iter()
+                .chain(*b"\"\xff\"}")
+                .collect(),
+        ),
+        (
+            "overlong slash",
+            format!(r#"{{{inner},"x":"#)
+                .into_bytes()
+                .into_iter()
+                .chain(*b"\"\xc0\xaf\"}")
+                .collect(),
+        ),
         ("lone surrogate", format!(r#"{{{inner},"x":"\ud800"}}"#).into_bytes()),
-        ("lone low surrogate", format!(r#"{{{inner},"x":"\udc00"}}"#).into_bytes()),
+        (
+            "lone low surrogate",
+            format!(r#"{{{inner},"x":"\udc00"}}"#).into_bytes(),
+        ),
         ("BOM", [b"\xef\xbb\xbf".as_slice(), body.as_bytes()].concat()),
         ("trailing garbage", format!("{body} x").into_bytes()),
         ("two documents", format!("{body}{body}").into_bytes()),
         ("trailing comma", format!("{{{inner},}}").into_bytes()),
         ("single quotes", b"{'exp':1}".to_vec()),
-        ("raw NUL in a string", format!(r#"{{{inner},"x":"a"#).into_bytes().into_iter().chain(*b"\0\"}").collect()),
-        ("raw newline in a string", format!("{{{inner},\"x\":\"a\nb\"}}").into_bytes()),
+        (
+            "raw NUL in a string",
+            format!(r#"{{{inner},"x":"a"#)
+                .into_bytes()
+                .into_iter()
+                .chain(*b"\0\"}")
+                .collect(),
+        ),
+        (
+            "raw newline in a string",
+            format!("{{{inner},\"x\":\"a\nb\"}}").into_bytes(),
+        ),
         ("comment", format!("{{{inner}}} // c").into_bytes()),
         ("NaN", format!(r#"{{{inner},"x":NaN}}"#).into_bytes()),
         ("empty", vec![]),
@@ -276,7 +353,10 @@ fn invalid_payload_json() {
 fn deep_nesting_is_bad_json_not_a_crash() {
     let body = good_payload();
     let inner = &body[1..body.len() - 1];
-    let policy = jwt_guard_core::Policy { max_token_bytes: 1 << 20, ..policy() };
+    let policy = jwt_guard_core::Policy {
+        max_token_bytes: 1 << 20,
+        ..policy()
+    };
     for depth in [200usize, 10_000, 100_000] {
         for (open, close) in [("[", "]"), (r#"{"a":"#, "}")] {
             let payload = format!(r#"{{{inner},"x":{}1{}}}"#, open.repeat(depth), close.repeat(depth));
@@ -303,7 +383,10 @@ fn deep_nesting_is_bad_json_not_a_crash() {
 fn big_unused_values_within_the_cap_are_fine() {
     let body = good_payload();
     let inner = &body[1..body.len() - 1];
-    let payload = format!(r#"{{{inner},"n":1e308,"m":-1e308,"i":123456789012345678901234567890,"s":"{}"}}"#, "x".repeat(4000));
+    let payload = format!(
+        r#"{{{inner},"n":1e308,"m":-1e308,"i":123456789012345678901234567890,"s":"{}"}}"#,
+        "x".repeat(4000)
+    );
     let id = hs256_claims(&payload, &policy(), NOW).unwrap();
     assert!(id.claims["n"].is_f64());
 }

@@ -40,7 +40,11 @@ fn unusual_kids_parse_and_are_returned_verbatim() {
     ];
     for kid in kids {
         let kid_json = serde_json::to_string(kid).unwrap();
-        assert_eq!(parse_header(&kid_header(&kid_json)), Ok((Algorithm::HS256, Some(kid.to_owned()))), "{kid}");
+        assert_eq!(
+            parse_header(&kid_header(&kid_json)),
+            Ok((Algorithm::HS256, Some(kid.to_owned()))),
+            "{kid}"
+        );
         // And the kid reaches the identity unchanged after verification.
         let token = mint_with_header(&kid_header(&kid_json), &good_payload(), &hs());
         assert_eq!(check_hs256(&token).unwrap().kid.as_deref(), Some(kid));
@@ -50,7 +54,10 @@ fn unusual_kids_parse_and_are_returned_verbatim() {
 #[test]
 fn kid_escapes_are_decoded_before_use() {
     // "\u006b1" is "k1": the kid is compared after JSON decoding, like every other string.
-    assert_eq!(parse_header(&kid_header(r#""\u006b1""#)), Ok((Algorithm::HS256, Some("k1".into()))));
+    assert_eq!(
+        parse_header(&kid_header(r#""\u006b1""#)),
+        Ok((Algorithm::HS256, Some("k1".into())))
+    );
 }
 
 #[test]
@@ -107,7 +114,11 @@ fn forbidden_header_parameters_are_refused_by_name() {
     ];
     for (name, value) in cases {
         let header = format!(r#"{{"alg":"HS256","{name}":{value}}}"#);
-        assert_eq!(parse_header(&header), Err(Rejection::ForbiddenHeader(name.into())), "{header}");
+        assert_eq!(
+            parse_header(&header),
+            Err(Rejection::ForbiddenHeader(name.into())),
+            "{header}"
+        );
     }
 }
 
@@ -117,7 +128,10 @@ fn embedded_attacker_jwk_with_matching_signature_is_refused() {
     let attacker = new_ec_key(Algorithm::ES256);
     let header = format!(r#"{{"alg":"ES256","jwk":{}}}"#, attacker.jwk);
     let token = mint_with_header(&header, &good_payload(), &attacker);
-    assert_eq!(parse(&token, 8192).map(|p| p.alg), Err(Rejection::ForbiddenHeader("jwk".into())));
+    assert_eq!(
+        parse(&token, 8192).map(|p| p.alg),
+        Err(Rejection::ForbiddenHeader("jwk".into()))
+    );
     // Without the header, the attacker's token still fails against our key.
     let plain = mint(&good_payload(), &attacker);
     assert_eq!(
@@ -129,19 +143,37 @@ fn embedded_attacker_jwk_with_matching_signature_is_refused() {
 // The forbidden check comes first, so a forbidden parameter wins over a bad alg.
 #[test]
 fn forbidden_header_is_reported_before_algorithm() {
-    assert_eq!(parse_header(r#"{"alg":"none","crit":["b64"]}"#), Err(Rejection::ForbiddenHeader("crit".into())));
-    assert_eq!(parse_header(r#"{"jku":"x"}"#), Err(Rejection::ForbiddenHeader("jku".into())));
+    assert_eq!(
+        parse_header(r#"{"alg":"none","crit":["b64"]}"#),
+        Err(Rejection::ForbiddenHeader("crit".into()))
+    );
+    assert_eq!(
+        parse_header(r#"{"jku":"x"}"#),
+        Err(Rejection::ForbiddenHeader("jku".into()))
+    );
 }
 
 // Only the exact lower-case names are registered parameters; other spellings are ignored.
 #[test]
 fn header_names_are_case_sensitive() {
-    assert_eq!(parse_header(r#"{"alg":"HS256","CRIT":["x"],"Jku":"x","KID":5}"#), Ok((Algorithm::HS256, None)));
+    assert_eq!(
+        parse_header(r#"{"alg":"HS256","CRIT":["x"],"Jku":"x","KID":5}"#),
+        Ok((Algorithm::HS256, None))
+    );
 }
 
 #[test]
 fn accepted_typ_values() {
-    for typ in ["JWT", "jwt", "Jwt", "at+jwt", "AT+JWT", "application/jwt", "application/at+jwt", "APPLICATION/JWT"] {
+    for typ in [
+        "JWT",
+        "jwt",
+        "Jwt",
+        "at+jwt",
+        "AT+JWT",
+        "application/jwt",
+        "application/at+jwt",
+        "APPLICATION/JWT",
+    ] {
         let header = format!(r#"{{"alg":"HS256","typ":"{typ}"}}"#);
         assert_eq!(parse_header(&header), Ok((Algorithm::HS256, None)), "{typ}");
     }
@@ -165,7 +197,10 @@ fn other_typ_values_are_bad_header() {
         r#"["JWT"]"#,
     ] {
         let header = format!(r#"{{"alg":"HS256","typ":{typ_json}}}"#);
-        assert!(matches!(parse_header(&header), Err(Rejection::BadHeader(_))), "{typ_json}");
+        assert!(
+            matches!(parse_header(&header), Err(Rejection::BadHeader(_))),
+            "{typ_json}"
+        );
     }
 }
 
@@ -198,7 +233,13 @@ fn header_must_be_a_json_object() {
     for header in ["[]", r#"["HS256"]"#, r#""HS256""#, "1", "null", "true"] {
         assert_eq!(parse_header(header), Err(Rejection::NotAnObject("header")), "{header}");
     }
-    for header in ["", "{", r#"{"alg":"HS256"} {}"#, r#"{"alg":"HS256",}"#, "\u{feff}{\"alg\":\"HS256\"}"] {
+    for header in [
+        "",
+        "{",
+        r#"{"alg":"HS256"} {}"#,
+        r#"{"alg":"HS256",}"#,
+        "\u{feff}{\"alg\":\"HS256\"}",
+    ] {
         assert_eq!(parse_header(header), Err(Rejection::BadJson("header")), "{header:?}");
     }
 }
@@ -213,12 +254,29 @@ fn header_with_invalid_utf8_is_bad_json() {
 #[test]
 fn jwe_shapes_are_refused() {
     let h = b64(r#"{"alg":"RSA-OAEP","enc":"A256GCM"}"#);
-    let jwe = format!("{h}.{}.{}.{}.{}", b64([1u8; 256]), b64([2u8; 12]), b64(b"ciphertext"), b64([3u8; 16]));
+    let jwe = format!(
+        "{h}.{}.{}.{}.{}",
+        b64([1u8; 256]),
+        b64([2u8; 12]),
+        b64(b"ciphertext"),
+        b64([3u8; 16])
+    );
     assert_eq!(parse(&jwe, 8192).map(|p| p.alg), Err(Rejection::Segments(5)));
     let three = format!("{h}.{}.{}", b64(b"ciphertext"), b64([3u8; 16]));
-    assert_eq!(parse(&three, 8192).map(|p| p.alg), Err(Rejection::ForbiddenHeader("enc".into())));
-    let dir = format!("{}.{}.{}", b64(r#"{"alg":"dir","enc":"A128GCM"}"#), b64(b"x"), b64(b"y"));
-    assert_eq!(parse(&dir, 8192).map(|p| p.alg), Err(Rejection::ForbiddenHeader("enc".into())));
+    assert_eq!(
+        parse(&three, 8192).map(|p| p.alg),
+        Err(Rejection::ForbiddenHeader("enc".into()))
+    );
+    let dir = format!(
+        "{}.{}.{}",
+        b64(r#"{"alg":"dir","enc":"A128GCM"}"#),
+        b64(b"x"),
+        b64(b"y")
+    );
+    assert_eq!(
+        parse(&dir, 8192).map(|p| p.alg),
+        Err(Rejection::ForbiddenHeader("enc".into()))
+    );
 }
 
 // E5: a nested token in a cty:JWT envelope is refused, not unwrapped.
@@ -226,7 +284,10 @@ fn jwe_shapes_are_refused() {
 fn nested_jwt_is_refused() {
     let inner = mint(&good_payload(), &hs());
     let outer = mint_raw(br#"{"alg":"HS256","cty":"JWT"}"#, inner.as_bytes(), &hs());
-    assert_eq!(parse(&outer, 8192).map(|p| p.alg), Err(Rejection::ForbiddenHeader("cty".into())));
+    assert_eq!(
+        parse(&outer, 8192).map(|p| p.alg),
+        Err(Rejection::ForbiddenHeader("cty".into()))
+    );
     // Without cty the payload is a token string, not JSON: refused after the signature.
     let outer = mint_raw(br#"{"alg":"HS256"}"#, inner.as_bytes(), &hs());
     assert_eq!(check_hs256(&outer), Err(Rejection::BadJson("payload")));
@@ -237,7 +298,10 @@ fn nested_jwt_is_refused() {
 fn header_json_is_not_parsed_for_oversize_or_bad_alphabet_tokens() {
     let deep = "[".repeat(100_000);
     let token = format!("{}.e30.", b64(&deep));
-    assert!(matches!(parse(&token, 8192).map(|p| p.alg), Err(Rejection::TooLarge { .. })));
+    assert!(matches!(
+        parse(&token, 8192).map(|p| p.alg),
+        Err(Rejection::TooLarge { .. })
+    ));
     let token = format!("{}.e30.!", b64(&deep));
     assert_eq!(parse(&token, 1 << 20).map(|p| p.alg), Err(Rejection::BadCharacters));
     // With a cap large enough, the deep header is refused by the recursion limit, not a crash.

@@ -26,7 +26,11 @@ fn text(alg: &str, key_text: &str) -> Result<VerifyingKey, KeyError> {
 #[track_caller]
 fn accepts_tokens_of(key: &VerifyingKey, signer: &TestKey) {
     let token = mint(&good_payload(), signer);
-    assert!(check(&token, key, &policy(), NOW).is_ok(), "{:?}", check(&token, key, &policy(), NOW));
+    assert!(
+        check(&token, key, &policy(), NOW).is_ok(),
+        "{:?}",
+        check(&token, key, &policy(), NOW)
+    );
 }
 
 // A15: RFC 7518 §3.2 minimum HMAC key sizes.
@@ -75,9 +79,20 @@ fn pem_text_with_leading_whitespace_as_hmac_secret_is_refused() {
 #[test]
 fn every_public_pem_form_is_accepted_for_its_family() {
     let rsa = rsa2048();
-    for alg in [Algorithm::RS256, Algorithm::RS384, Algorithm::RS512, Algorithm::PS256, Algorithm::PS384, Algorithm::PS512] {
+    for alg in [
+        Algorithm::RS256,
+        Algorithm::RS384,
+        Algorithm::RS512,
+        Algorithm::PS256,
+        Algorithm::PS384,
+        Algorithm::PS512,
+    ] {
         let signer = rsa_key(alg);
-        for (form, pem) in [("SPKI", &rsa.spki_pem), ("PKCS#1", &rsa.pkcs1_pem), ("certificate", rsa.cert_pem.as_ref().unwrap())] {
+        for (form, pem) in [
+            ("SPKI", &rsa.spki_pem),
+            ("PKCS#1", &rsa.pkcs1_pem),
+            ("certificate", rsa.cert_pem.as_ref().unwrap()),
+        ] {
             let key = text(alg_name(alg), pem).unwrap_or_else(|e| panic!("{alg:?} {form}: {e}"));
             accepts_tokens_of(&key, &signer);
         }
@@ -94,7 +109,13 @@ fn private_keys_are_refused() {
     refused(text("RS256", &rsa.private_pem), "private key");
     let pkcs1_private = rsa.private_pem.replace("PRIVATE KEY", "RSA PRIVATE KEY");
     refused(text("RS256", &pkcs1_private), "private key");
-    refused(text("ES256", "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n"), "private key");
+    refused(
+        text(
+            "ES256",
+            "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n",
+        ),
+        "private key",
+    );
 }
 
 #[test]
@@ -288,7 +309,14 @@ fn jwk_rsa_strength_and_exponent() {
     let padded = [vec![0u8; 200], weak.n.clone()].concat();
     let jwk = json!({"kty": "RSA", "kid": "w", "alg": "RS256", "n": b64(&padded), "e": "AQAB"});
     refused(import_jwk(&jwk, None), "1024 bits");
-    for e in [b64([1u8]), b64([2u8]), b64([0u8]), b64([0x01, 0x00, 0x00]), String::new(), b64([1u8, 0, 0, 0, 1])] {
+    for e in [
+        b64([1u8]),
+        b64([2u8]),
+        b64([0u8]),
+        b64([0x01, 0x00, 0x00]),
+        String::new(),
+        b64([1u8, 0, 0, 0, 1]),
+    ] {
         let jwk = json!({"kty": "RSA", "kid": "s", "alg": "RS256", "n": b64(&strong.n), "e": e});
         refused(import_jwk(&jwk, None), "exponent");
     }
@@ -416,10 +444,16 @@ fn jwks_imports_every_key() {
     let kids: Vec<&str> = keys.iter().map(|k| k.kid.as_str()).collect();
     assert_eq!(kids, ["rsa", "ec", "ed", "mac"]);
     let algs: Vec<Algorithm> = keys.iter().map(|k| k.key.alg).collect();
-    assert_eq!(algs, [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA, Algorithm::HS512]);
+    assert_eq!(
+        algs,
+        [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA, Algorithm::HS512]
+    );
     assert!(keys.iter().all(|k| k.key.issuer.as_deref() == Some(ISSUER)));
     // The issuer given at import binds the keys: with no policy issuers, tokens from it pass.
-    let open = jwt_guard_core::Policy { issuers: vec![], ..policy() };
+    let open = jwt_guard_core::Policy {
+        issuers: vec![],
+        ..policy()
+    };
     let token = mint(&good_payload(), &key_for(Algorithm::ES256));
     assert!(check(&token, &keys[1].key, &open, NOW).is_ok());
 }
@@ -453,10 +487,19 @@ fn jwks_one_bad_key_refuses_the_set() {
 #[test]
 fn jwks_shape() {
     refused(import_jwks(&json!({"keys": []}), None), "no keys");
-    for bad in [json!({}), json!([]), json!({"keys": {}}), json!({"keys": "x"}), json!(null)] {
+    for bad in [
+        json!({}),
+        json!([]),
+        json!({"keys": {}}),
+        json!({"keys": "x"}),
+        json!(null),
+    ] {
         refused(import_jwks(&bad, None), "\"keys\" array");
     }
-    refused(import_jwks(&json!({"keys": [jwk_of(Algorithm::ES256, "a")]}), Some("")), "issuer");
+    refused(
+        import_jwks(&json!({"keys": [jwk_of(Algorithm::ES256, "a")]}), Some("")),
+        "issuer",
+    );
 }
 
 // ---- stored keys ----
@@ -468,8 +511,14 @@ fn load_rebuilds_text_keys_and_checks_the_algorithm() {
     assert_eq!(loaded.issuer.as_deref(), Some(ISSUER));
     accepts_tokens_of(&loaded, &es);
     let jwk = jwk_of(Algorithm::ES256, "k").to_string();
-    refused(VerifyingKey::load("ES384", KeyFormat::Jwk, &jwk, None), "does not match its algorithm");
-    refused(VerifyingKey::load("ES256", KeyFormat::Jwk, "{not json", None), "not JSON");
+    refused(
+        VerifyingKey::load("ES384", KeyFormat::Jwk, &jwk, None),
+        "does not match its algorithm",
+    );
+    refused(
+        VerifyingKey::load("ES256", KeyFormat::Jwk, "{not json", None),
+        "not JSON",
+    );
     assert_eq!(KeyFormat::parse("text"), Ok(KeyFormat::Text));
     assert_eq!(KeyFormat::parse("jwk"), Ok(KeyFormat::Jwk));
     assert!(KeyFormat::parse("JWK").is_err());
@@ -499,6 +548,8 @@ fn fingerprints_identify_material_without_revealing_it() {
     }
     // Different RSA keys differ.
     let one = rsa_key(Algorithm::RS256).verifying().fingerprint();
-    let two = rsa_key_from(Algorithm::RS256, rsa2048_other()).verifying().fingerprint();
+    let two = rsa_key_from(Algorithm::RS256, rsa2048_other())
+        .verifying()
+        .fingerprint();
     assert_ne!(one, two);
 }

@@ -17,10 +17,16 @@ use std::sync::OnceLock;
 fn fuzz_keys() -> &'static Vec<VerifyingKey> {
     static KEYS: OnceLock<Vec<VerifyingKey>> = OnceLock::new();
     KEYS.get_or_init(|| {
-        [Algorithm::HS256, Algorithm::RS256, Algorithm::PS256, Algorithm::ES256, Algorithm::EdDSA]
-            .into_iter()
-            .map(|alg| key_for(alg).verifying())
-            .collect()
+        [
+            Algorithm::HS256,
+            Algorithm::RS256,
+            Algorithm::PS256,
+            Algorithm::ES256,
+            Algorithm::EdDSA,
+        ]
+        .into_iter()
+        .map(|alg| key_for(alg).verifying())
+        .collect()
     })
 }
 
@@ -32,8 +38,13 @@ fn genuine() -> &'static str {
 
 /// parse + verify against every fuzz key; returns true if any accepted.
 fn accepted_by_any(input: &str) -> bool {
-    let open = Policy { max_token_bytes: 1 << 16, ..policy() };
-    let Ok(parsed) = parse(input, open.max_token_bytes) else { return false };
+    let open = Policy {
+        max_token_bytes: 1 << 16,
+        ..policy()
+    };
+    let Ok(parsed) = parse(input, open.max_token_bytes) else {
+        return false;
+    };
     fuzz_keys().iter().any(|key| verify(&parsed, key, &open, NOW).is_ok())
 }
 
@@ -126,7 +137,11 @@ enum Time {
     Offset(i64),
     /// now + leeways·leeway + maxes·max_lifetime + delta: one second either side of every
     /// boundary the policy creates, so off-by-one errors are hit, not just approached.
-    Edge { leeways: i64, maxes: i64, delta: i64 },
+    Edge {
+        leeways: i64,
+        maxes: i64,
+        delta: i64,
+    },
     /// exp - max_lifetime + delta (for iat): the lifetime boundary.
     LifetimeEdge(i64),
     Absolute(i64),
@@ -256,7 +271,14 @@ fn aud() -> impl Strategy<Value = Option<Value>> {
 fn role() -> impl Strategy<Value = Option<Value>> {
     mostly(
         json!("app_user"),
-        vec![None, None, Some(json!("")), Some(json!(3)), Some(json!(["app_user"])), Some(json!("app\u{0}user"))],
+        vec![
+            None,
+            None,
+            Some(json!("")),
+            Some(json!(3)),
+            Some(json!(["app_user"])),
+            Some(json!("app\u{0}user")),
+        ],
     )
 }
 
@@ -278,20 +300,27 @@ fn case() -> impl Strategy<Value = Case> {
     (
         (exp(), nbf(), iat()),
         (iss(), aud(), role()),
-        (proptest::bool::weighted(0.8), prop_oneof![Just(0u64), Just(30), Just(60)], prop_oneof![Just(60u64), Just(3600)], -100i64..100),
+        (
+            proptest::bool::weighted(0.8),
+            prop_oneof![Just(0u64), Just(30), Just(60)],
+            prop_oneof![Just(60u64), Just(3600)],
+            -100i64..100,
+        ),
     )
-        .prop_map(|((exp, nbf, iat), (iss, aud, role), (audience_configured, leeway, max_lifetime, clock_skew))| Case {
-            exp,
-            nbf,
-            iat,
-            iss,
-            aud,
-            role,
-            audience_configured,
-            leeway,
-            max_lifetime,
-            clock_skew,
-        })
+        .prop_map(
+            |((exp, nbf, iat), (iss, aud, role), (audience_configured, leeway, max_lifetime, clock_skew))| Case {
+                exp,
+                nbf,
+                iat,
+                iss,
+                aud,
+                role,
+                audience_configured,
+                leeway,
+                max_lifetime,
+                clock_skew,
+            },
+        )
 }
 
 impl Case {
@@ -300,8 +329,16 @@ impl Case {
     }
 
     fn ctx(&self) -> Ctx {
-        let base = Ctx { now: self.now(), leeway: self.leeway as i64, max: self.max_lifetime as i64, exp: None };
-        Ctx { exp: self.exp.as_ref().and_then(|t| t.integer(base)), ..base }
+        let base = Ctx {
+            now: self.now(),
+            leeway: self.leeway as i64,
+            max: self.max_lifetime as i64,
+            exp: None,
+        };
+        Ctx {
+            exp: self.exp.as_ref().and_then(|t| t.integer(base)),
+            ..base
+        }
     }
 
     fn claims(&self) -> String {
@@ -325,7 +362,11 @@ impl Case {
     fn policy(&self) -> Policy {
         Policy {
             issuers: vec![ISSUER.into()],
-            audience: if self.audience_configured { vec![AUDIENCE.into()] } else { vec![] },
+            audience: if self.audience_configured {
+                vec![AUDIENCE.into()]
+            } else {
+                vec![]
+            },
             leeway: self.leeway,
             max_lifetime: self.max_lifetime,
             ..Policy::default()
@@ -398,7 +439,10 @@ fn claim_cases_cover_both_outcomes() {
     let accepted = (0..total)
         .filter(|_| strategy.new_tree(&mut runner).unwrap().current().reference_accepts())
         .count();
-    assert!(accepted > total / 5 && accepted < total - total / 5, "{accepted} of {total} accepted");
+    assert!(
+        accepted > total / 5 && accepted < total - total / 5,
+        "{accepted} of {total} accepted"
+    );
 }
 
 // ---- Property 3: any single change to a valid token is rejected ----
@@ -475,4 +519,3 @@ proptest! {
         prop_assert!(verdict(&inserted, key).is_err(), "{:?}: inserted {} at {}", key.alg, c, i);
     }
 }
-

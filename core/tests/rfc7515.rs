@@ -36,11 +36,18 @@ const A4_TOKEN: &str = "eyJhbGciOiJFUzUxMiJ9.UGF5bG9hZA.AdwMgeerwtHoh-l192l60hp9
 const A5_TOKEN: &str = "eyJhbGciOiJub25lIn0.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.";
 
 fn joe() -> Policy {
-    Policy { issuers: vec!["joe".into()], audience: vec![], ..Policy::default() }
+    Policy {
+        issuers: vec!["joe".into()],
+        audience: vec![],
+        ..Policy::default()
+    }
 }
 
 fn real_clock() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 fn a1_key() -> VerifyingKey {
@@ -65,7 +72,10 @@ fn vectors_carry_the_rfc_payload() {
     for token in [A1_TOKEN, A2_TOKEN, A3_TOKEN, A5_TOKEN] {
         assert_eq!(unb64(token.split('.').nth(1).unwrap()), PAYLOAD);
     }
-    assert_eq!(unb64("eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9"), b"{\"typ\":\"JWT\",\r\n \"alg\":\"HS256\"}");
+    assert_eq!(
+        unb64("eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9"),
+        b"{\"typ\":\"JWT\",\r\n \"alg\":\"HS256\"}"
+    );
     assert_eq!(unb64("eyJhbGciOiJub25lIn0"), br#"{"alg":"none"}"#);
     assert_eq!(unb64("eyJhbGciOiJFUzUxMiJ9"), br#"{"alg":"ES512"}"#);
 }
@@ -83,18 +93,42 @@ fn passes_before_exp_and_expires_after(token: &str, key: &VerifyingKey, alg: Alg
     assert_eq!(id.role_claim, None);
     // Exactly at the leeway boundary, and one second past it.
     assert!(verify(&parsed, key, &joe(), EXP + 30).is_ok());
-    assert_eq!(verify(&parsed, key, &joe(), EXP + 31), Err(Rejection::Expired { exp: EXP, now: EXP + 31 }));
+    assert_eq!(
+        verify(&parsed, key, &joe(), EXP + 31),
+        Err(Rejection::Expired {
+            exp: EXP,
+            now: EXP + 31
+        })
+    );
     // With the real clock the token is long expired (the signature was checked first).
     let now = real_clock();
-    assert_eq!(verify(&parsed, key, &joe(), now), Err(Rejection::Expired { exp: EXP, now }));
+    assert_eq!(
+        verify(&parsed, key, &joe(), now),
+        Err(Rejection::Expired { exp: EXP, now })
+    );
     // Another issuer list, or an audience requirement, refuses it.
-    let other = Policy { issuers: vec!["jane".into()], ..joe() };
+    let other = Policy {
+        issuers: vec!["jane".into()],
+        ..joe()
+    };
     assert_eq!(verify(&parsed, key, &other, EXP - 1), Err(Rejection::IssuerNotAccepted));
-    let with_aud = Policy { audience: vec!["api".into()], ..joe() };
-    assert_eq!(verify(&parsed, key, &with_aud, EXP - 1), Err(Rejection::MissingClaim("aud")));
+    let with_aud = Policy {
+        audience: vec!["api".into()],
+        ..joe()
+    };
+    assert_eq!(
+        verify(&parsed, key, &with_aud, EXP - 1),
+        Err(Rejection::MissingClaim("aud"))
+    );
     // Neither a policy issuer list nor an issuer on the key: nothing is accepted.
-    let unbound = Policy { issuers: vec![], ..joe() };
-    assert_eq!(verify(&parsed, key, &unbound, EXP - 1), Err(Rejection::NoIssuerConfigured));
+    let unbound = Policy {
+        issuers: vec![],
+        ..joe()
+    };
+    assert_eq!(
+        verify(&parsed, key, &unbound, EXP - 1),
+        Err(Rejection::NoIssuerConfigured)
+    );
 }
 
 #[test]
@@ -104,7 +138,16 @@ fn a1_hs256() {
     let jwk = json!({"kty": "oct", "kid": "rfc7515-a1", "alg": "HS256", "k": A1_JWK_K});
     let bound = import_jwk(&jwk, Some("joe")).unwrap().key;
     let parsed = parse(A1_TOKEN, 8192).unwrap();
-    assert!(verify(&parsed, &bound, &Policy { issuers: vec![], ..joe() }, EXP - 1).is_ok());
+    assert!(verify(
+        &parsed,
+        &bound,
+        &Policy {
+            issuers: vec![],
+            ..joe()
+        },
+        EXP - 1
+    )
+    .is_ok());
 }
 
 #[test]
@@ -130,14 +173,21 @@ fn vectors_reject_tampering() {
             let c = token.as_bytes()[index] as char;
             let changed = replace_at(token, index, other_b64_char(c));
             let parsed = parse(&changed, 8192).unwrap();
-            assert_eq!(verify(&parsed, &key, &joe(), EXP - 1), Err(Rejection::BadSignature), "index {index}");
+            assert_eq!(
+                verify(&parsed, &key, &joe(), EXP - 1),
+                Err(Rejection::BadSignature),
+                "index {index}"
+            );
         }
     }
 }
 
 #[test]
 fn vectors_against_each_others_keys_are_algorithm_mismatches() {
-    let mismatch = |t: &str, k: &str| Rejection::AlgorithmMismatch { token: t.into(), key: k.into() };
+    let mismatch = |t: &str, k: &str| Rejection::AlgorithmMismatch {
+        token: t.into(),
+        key: k.into(),
+    };
     let a2 = parse(A2_TOKEN, 8192).unwrap();
     let a3 = parse(A3_TOKEN, 8192).unwrap();
     let a1 = parse(A1_TOKEN, 8192).unwrap();

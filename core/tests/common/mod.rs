@@ -71,12 +71,19 @@ const P384_SPKI_PREFIX: &str = "3076301006072a8648ce3d020106052b81040022036200";
 const ED25519_SPKI_PREFIX: &str = "302a300506032b6570032100";
 
 pub fn hex(text: &str) -> Vec<u8> {
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 /// SPKI PEM for an uncompressed P-256 (65 bytes) or P-384 (97 bytes) point.
 pub fn ec_spki_pem(point: &[u8]) -> String {
-    let prefix = if point.len() == 65 { P256_SPKI_PREFIX } else { P384_SPKI_PREFIX };
+    let prefix = if point.len() == 65 {
+        P256_SPKI_PREFIX
+    } else {
+        P384_SPKI_PREFIX
+    };
     let mut der = hex(prefix);
     der.extend_from_slice(point);
     pem("PUBLIC KEY", &der)
@@ -178,7 +185,11 @@ fn openssl(args: &[&str], stdin: &[u8]) -> Vec<u8> {
         .expect("the openssl command line is needed to generate RSA test keys");
     child.stdin.take().unwrap().write_all(stdin).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
@@ -186,8 +197,12 @@ fn openssl(args: &[&str], stdin: &[u8]) -> Vec<u8> {
 fn rsa_components(pkcs1_der: &[u8]) -> (Vec<u8>, Vec<u8>) {
     use simple_asn1::ASN1Block;
     let blocks = simple_asn1::from_der(pkcs1_der).unwrap();
-    let [ASN1Block::Sequence(_, items)] = blocks.as_slice() else { panic!("not PKCS#1") };
-    let [ASN1Block::Integer(_, n), ASN1Block::Integer(_, e)] = items.as_slice() else { panic!("not PKCS#1") };
+    let [ASN1Block::Sequence(_, items)] = blocks.as_slice() else {
+        panic!("not PKCS#1")
+    };
+    let [ASN1Block::Integer(_, n), ASN1Block::Integer(_, e)] = items.as_slice() else {
+        panic!("not PKCS#1")
+    };
     let strip = |v: Vec<u8>| v.into_iter().skip_while(|b| *b == 0).collect::<Vec<u8>>();
     (strip(n.to_signed_bytes_be()), strip(e.to_signed_bytes_be()))
 }
@@ -217,7 +232,17 @@ fn generate_rsa(bits: u32, with_cert: bool) -> RsaMaterial {
 
 // The private key goes to `openssl req` on stdin (/dev/stdin), so it never touches the disk.
 fn self_signed_cert(private_pem: &[u8]) -> String {
-    let args = ["req", "-new", "-x509", "-key", "/dev/stdin", "-subj", "/CN=jwt-guard-test", "-days", "2"];
+    let args = [
+        "req",
+        "-new",
+        "-x509",
+        "-key",
+        "/dev/stdin",
+        "-subj",
+        "/CN=jwt-guard-test",
+        "-days",
+        "2",
+    ];
     String::from_utf8(openssl(&args, private_pem)).unwrap()
 }
 
@@ -338,7 +363,11 @@ pub fn claims_with(name: &str, value: Option<serde_json::Value>) -> String {
 
 /// The policy most tests use: one issuer, one audience, default leeway and lifetime.
 pub fn policy() -> Policy {
-    Policy { issuers: vec![ISSUER.into()], audience: vec![AUDIENCE.into()], ..Policy::default() }
+    Policy {
+        issuers: vec![ISSUER.into()],
+        audience: vec![AUDIENCE.into()],
+        ..Policy::default()
+    }
 }
 
 /// parse + verify with the default size cap.
