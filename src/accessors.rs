@@ -1,5 +1,10 @@
 //! Claim accessors for RLS policies: STABLE, PARALLEL SAFE, NULL without an identity.
 //! They read the identity prepared at authenticate(); none parses JSON per call.
+//!
+//! None is folded into plans: a folded value would live wherever PostgreSQL caches a planned
+//! expression (prepared statements, domain constraints in the type cache), beyond the identity
+//! it was read under. As STABLE functions they still drive index scans and run-time partition
+//! pruning, and a cached plan stays valid across identities.
 
 use crate::errors::OrRaise;
 use crate::{identity, preload};
@@ -78,68 +83,3 @@ fn has_scope(scope: &str) -> Option<bool> {
 fn is_authenticated() -> bool {
     current().is_some()
 }
-
-/// Planner support for `tenant()` and `sub()`: the call is replaced by the current value as a
-/// constant, so a policy such as `tenant_id = jwt_guard.tenant()` costs what a literal costs and
-/// can drive index scans and partition pruning. This is safe because every change of identity
-/// (authenticate, reset, COMMIT, ROLLBACK, ROLLBACK TO SAVEPOINT) invalidates every cached plan of
-/// the backend (see `identity.rs`), so no plan outlives the identity it was made under.
-#[pg_extern(immutable, parallel_safe)]
-fn accessor_support(request: pgrx::datum::Internal) -> pgrx::datum::Internal {
-    let simplified = request.unwrap().and_then(|datum| {
-        // SAFETY: Postgres passes a planner support request node; we act only on Simplify.
-        unsafe { simplify(datum.cast_mut_ptr::<pg_sys::Node>()) }
-    });
-    // "No simplification" is a NULL pointer, not an SQL NULL (fmgr refuses those here).
-    let pointer = simplified.map_or(std::ptr::null_mut(), |c| c);
-    pgrx::datum::Internal::from(Some(pg_sys::Datum::from(pointer)))
-}
-
-unsafe fn simplify(node: *mut pg_sys::Node) -> Option<*mut pg_sys::Const> {
-    if preload::require().is_err() {
-        return None; // let the call raise its own error at run time
-    }
-    // SAFETY: casts follow the tag check; the function name comes from the catalog.
-    unsafe {
-        if node.is_null() || (*node).type_ != pg_sys::NodeTag::T_SupportRequestSimplify {
-            return None;
-        }
-        let fcall = (*(node as *mut pg_sys::SupportRequestSimplify)).fcall;
-        let name = std::ffi::CStr::from_ptr(pg_sys::get_func_name((*fcall).funcid).as_ref()?);
-        let identity = identity::current();
-        let value = match name.to_bytes() {
-            b"tenant" => identity.and_then(|i| i.tenant.clone()),
-            b"sub" => identity.and_then(|i| i.sub.clone()),
-            _ => return None,
-        };
-        Some(text_const(value.as_deref()))
-    }
-}
-
-unsafe fn text_const(value: Option<&str>) -> *mut pg_sys::Const {
-    // SAFETY: builds a planner node in the current (planner) memory context.
-    unsafe {
-        let datum = match value {
-            Some(v) => pg_sys::Datum::from(pg_sys::cstring_to_text_with_len(v.as_ptr().cast(), v.len() as i32)),
-            None => pg_sys::Datum::from(0),
-        };
-        pg_sys::makeConst(
-            pg_sys::TEXTOID,
-            -1,
-            pg_sys::DEFAULT_COLLATION_OID,
-            -1,
-            datum,
-            value.is_none(),
-            false,
-        )
-    }
-}
-
-pgrx::extension_sql!(
-    r#"
-ALTER FUNCTION jwt_guard.tenant() SUPPORT jwt_guard.accessor_support;
-ALTER FUNCTION jwt_guard.sub() SUPPORT jwt_guard.accessor_support;
-"#,
-    name = "accessor_support",
-    requires = [tenant, sub, accessor_support]
-);

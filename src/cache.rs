@@ -3,7 +3,8 @@
 //!
 //! One generation counter covers everything cached: it moves on every relcache invalidation
 //! (a change to `jwt_guard.key_store` sends one through its trigger; DDL, ownership and RLS
-//! changes send them too) and on every change to roles, memberships or databases. A cached
+//! changes send them too) and on every change to roles, memberships, databases, functions,
+//! schemas or types (ownership of any of them matters to the role check). A cached
 //! entry is used only while its generation is current, so `retire_key` and any role change
 //! take effect in every session from its next transaction on, and in the same session at once.
 //!
@@ -45,7 +46,8 @@ pub fn init() {
     // SAFETY: registration of process-local callbacks at start-up; backends inherit them.
     unsafe {
         pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache), pg_sys::Datum::from(0));
-        for cache in [AUTHOID, AUTHNAME, AUTHMEMMEMROLE, AUTHMEMROLEMEM, DATABASEOID] {
+        // Roles, memberships and databases; functions, schemas and types for their owners.
+        for cache in [AUTHOID, AUTHNAME, AUTHMEMMEMROLE, AUTHMEMROLEMEM, DATABASEOID, PROCOID, NAMESPACEOID, TYPEOID] {
             pg_sys::CacheRegisterSyscacheCallback(cache as i32, Some(on_syscache), pg_sys::Datum::from(0));
         }
     }

@@ -23,6 +23,21 @@ pub fn switch_to(ctx: UserContext) {
     unsafe { pg_sys::SetUserIdAndSecContext(ctx.user, ctx.sec) };
 }
 
+/// True while the statement runs with the rights of the session's own identity: the token
+/// role under a token, the login role before one. Inside a SECURITY DEFINER function (or the
+/// extension's own catalog reads) that holds only when the function's owner is the token role
+/// or a role it belongs to, so such a function cannot switch a token's rules off.
+pub fn own_rights(token_role: Option<pg_sys::Oid>) -> bool {
+    // SAFETY: reads of backend state; the membership check uses the role caches.
+    unsafe {
+        let borrowed = pg_sys::InLocalUserIdChange() || pg_sys::InSecurityRestrictedOperation();
+        match token_role {
+            Some(role) => !borrowed || pg_sys::is_member_of_role_nosuper(role, pg_sys::GetUserId()),
+            None => !borrowed && pg_sys::GetUserId() == pg_sys::GetSessionUserId(),
+        }
+    }
+}
+
 /// Refuses places where a switched user would not stick or would leak: SECURITY DEFINER
 /// functions, security-restricted operations, parallel workers, functions with SET clauses.
 pub fn refuse_unsafe(function: &str) -> Result<(), GuardError> {

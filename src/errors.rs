@@ -27,6 +27,8 @@ pub enum GuardError {
     Setting(String),
     /// The library was not preloaded (55000).
     NotPreloaded,
+    /// Internal state that must never be wrong is (XX000); the statement is refused.
+    Internal(String),
 }
 
 impl From<Rejection> for GuardError {
@@ -56,6 +58,7 @@ impl GuardError {
             }
             GuardError::Key(_) | GuardError::Setting(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             GuardError::NotPreloaded => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            GuardError::Internal(_) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
         }
     }
 
@@ -66,7 +69,7 @@ impl GuardError {
             GuardError::Context(m) => format!("pg_jwt_guard: {m}"),
             GuardError::Escape(m) | GuardError::Denied(m) => format!("pg_jwt_guard: {m}"),
             GuardError::Key(k) => format!("pg_jwt_guard: {k}"),
-            GuardError::Setting(m) => format!("pg_jwt_guard: {m}"),
+            GuardError::Setting(m) | GuardError::Internal(m) => format!("pg_jwt_guard: {m}"),
             GuardError::NotPreloaded => {
                 "pg_jwt_guard: the library must be loaded through shared_preload_libraries".into()
             }

@@ -8,36 +8,38 @@
 //! statements are checked from the ProcessUtility hook.
 
 use crate::errors::{GuardError, OrRaise};
-use crate::{identity, preload, settings};
+use crate::isolation::{self, Phase};
+use crate::{context, identity, preload, settings};
 use jwt_guard_core::permissions::{Command, Denial, Permissions};
 use jwt_guard_core::Identity;
 use pgrx::prelude::*;
+use pgrx::PgSqlErrorCode;
 use pgrx::PgList;
 use std::ffi::CStr;
 use std::rc::Rc;
 
 static mut PREV_CHECK_PERMS: pg_sys::ExecutorCheckPerms_hook_type = None;
+static mut PREV_EMIT_LOG: pg_sys::emit_log_hook_type = None;
 
 pub fn install() {
-    // SAFETY: postmaster start-up, single-threaded; backends inherit the pointer by fork.
+    // SAFETY: postmaster start-up, single-threaded; backends inherit the pointers by fork.
     unsafe {
         PREV_CHECK_PERMS = pg_sys::ExecutorCheckPerms_hook;
         pg_sys::ExecutorCheckPerms_hook = Some(check_perms);
+        PREV_EMIT_LOG = pg_sys::emit_log_hook;
+        pg_sys::emit_log_hook = Some(emit_log);
     }
 }
 
 /// The identity to enforce, if enforcement applies to the statement running now. Code running
-/// with another user's rights (SECURITY DEFINER, our own catalog reads) is PostgreSQL's to check.
+/// with another owner's rights (SECURITY DEFINER, our own catalog reads) is PostgreSQL's to
+/// check; a function owned by the token role itself (or a role it belongs to) is not.
 fn enforced() -> Option<Rc<Identity>> {
     if !settings::enforce_permissions() {
         return None;
     }
-    // SAFETY: reads of backend state.
-    let borrowed_rights = unsafe { pg_sys::InLocalUserIdChange() || pg_sys::InSecurityRestrictedOperation() };
-    if borrowed_rights {
-        return None;
-    }
-    identity::current()
+    let identity = identity::current()?;
+    context::own_rights(identity::role()).then_some(identity)
 }
 
 fn denied(message: String) -> GuardError {
@@ -46,6 +48,13 @@ fn denied(message: String) -> GuardError {
 
 #[pg_guard]
 unsafe extern "C-unwind" fn check_perms(range_table: *mut pg_sys::List, ereport: bool) -> bool {
+    // SAFETY: Postgres passes the statement's range table.
+    if let Err(e) = unsafe { anonymous_tables(range_table) } {
+        if ereport {
+            e.raise();
+        }
+        return false;
+    }
     if let Some(identity) = enforced() {
         // SAFETY: Postgres passes the statement's range table.
         if let Err(e) = unsafe { check_range_table(range_table, identity.permissions.as_ref()) } {
@@ -57,6 +66,29 @@ unsafe extern "C-unwind" fn check_perms(range_table: *mut pg_sys::List, ereport:
     }
     // SAFETY: chaining to the previous hook with Postgres' own arguments.
     unsafe { PREV_CHECK_PERMS.is_none_or(|prev| prev(range_table, ereport)) }
+}
+
+/// Before a token, a locked session reads and writes no table, catalogs included: they show
+/// other sessions' activity (and tokens sent as literals) to the login role.
+unsafe fn anonymous_tables(range_table: *mut pg_sys::List) -> Result<(), GuardError> {
+    if isolation::phase() != Some(Phase::Anonymous) || !context::own_rights(None) {
+        return Ok(());
+    }
+    // SAFETY: a list of RangeTblEntry, as the planner builds it.
+    let entries = unsafe { PgList::<pg_sys::RangeTblEntry>::from_pg(range_table) };
+    for rte in entries.iter_ptr() {
+        // SAFETY: entries of a valid range table.
+        let rte = unsafe { &*rte };
+        if rte.rtekind == pg_sys::RTEKind::RTE_RELATION && rte.checkAsUser == pg_sys::InvalidOid {
+            // SAFETY: relid belongs to this entry.
+            let name = unsafe { (schema_of(rte.relid), cstr(pg_sys::get_rel_name(rte.relid))) };
+            return Err(GuardError::Escape(format!(
+                "reading or writing {}.{} is not allowed before jwt_guard.authenticate() in this session",
+                name.0, name.1
+            )));
+        }
+    }
+    Ok(())
 }
 
 unsafe fn check_range_table(
@@ -228,4 +260,38 @@ fn require(action: Option<&str>) {
         ))
         .raise();
     }
+}
+
+/// Row values in error details ("Failing row contains (...)", "Key (...)=(...)", any detail of
+/// an integrity violation, whatever the message language) may show columns that a token's
+/// permissions do not let it read. Under an enforced identity they are
+/// kept for the server log only. When the identity cannot be read, they are hidden too.
+#[pg_guard]
+unsafe extern "C-unwind" fn emit_log(edata: *mut pg_sys::ErrorData) {
+    // SAFETY: Postgres passes the error being reported; detail strings live in ErrorContext.
+    unsafe {
+        if let Some(e) = edata.as_mut() {
+            let integrity = e.sqlerrcode & 0xFFF == PgSqlErrorCode::ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION as i32 & 0xFFF;
+            let values = integrity || (!e.detail.is_null() && shows_row_values(e.detail));
+            if e.elevel >= pg_sys::PGERROR as i32 && !e.detail.is_null() && values && hide_details() {
+                if e.detail_log.is_null() {
+                    e.detail_log = e.detail;
+                }
+                e.detail = std::ptr::null_mut();
+            }
+        }
+        if let Some(prev) = PREV_EMIT_LOG {
+            prev(edata);
+        }
+    }
+}
+
+unsafe fn shows_row_values(detail: *const std::ffi::c_char) -> bool {
+    // SAFETY: a NUL-terminated string from the error being reported.
+    let detail = unsafe { CStr::from_ptr(detail) }.to_bytes();
+    detail.starts_with(b"Failing row contains") || detail.starts_with(b"Key (")
+}
+
+fn hide_details() -> bool {
+    settings::enforce_permissions() && !matches!(identity::try_current(), Ok(None))
 }

@@ -6,6 +6,10 @@
 //! copied into parallel workers; and its check hook refuses every write that does not come
 //! from this module. Accessors read a parsed copy that is refreshed only when the setting
 //! changes (the assign hook bumps a generation counter), so no call parses JSON.
+//!
+//! The carrier holds `<role oid> <identity JSON>`: the role the identity switched to travels
+//! with the claims, so both follow every rollback together. A carrier that does not read back
+//! is an error, never "no identity": the switched role may still be in place.
 
 use crate::context::{self, UserContext};
 use crate::errors::GuardError;
@@ -19,13 +23,20 @@ use std::rc::Rc;
 static CARRIER: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 const CARRIER_NAME: &std::ffi::CStr = c"pg_jwt_guard.identity";
 
+/// An identity and the role it switched to.
+#[derive(Clone)]
+struct Bound {
+    identity: Rc<Identity>,
+    role: pg_sys::Oid,
+}
+
 thread_local! {
     /// True only while this module writes the carrier.
     static WRITING: Cell<bool> = const { Cell::new(false) };
     /// Bumped by the assign hook on every change of the carrier, including undo.
     static GENERATION: Cell<u64> = const { Cell::new(1) };
     /// The parsed carrier and the generation it belongs to.
-    static CACHE: RefCell<(u64, Option<Rc<Identity>>)> = const { RefCell::new((0, None)) };
+    static CACHE: RefCell<(u64, Option<Bound>)> = const { RefCell::new((0, None)) };
     /// The user to return to at COMMIT, saved by the first switch of the transaction.
     static BASE_USER: Cell<Option<UserContext>> = const { Cell::new(None) };
 }
@@ -76,32 +87,55 @@ unsafe extern "C-unwind" fn check_carrier(
 
 unsafe extern "C-unwind" fn assign_carrier(_newval: *const c_char, _extra: *mut c_void) {
     GENERATION.set(GENERATION.get().wrapping_add(1));
-    // Plans may hold tenant()/sub() folded to constants (accessors.rs): none may outlive the
-    // identity they were planned under. This only marks plans invalid; it cannot fail.
-    // SAFETY: walks the backend's own plan lists, no catalog access, no allocation.
-    unsafe { pg_sys::ResetPlanCache() };
 }
 
-/// The identity of this transaction, if any.
+/// The identity of this transaction, if any. Raises (XX000) when the carrier does not read
+/// back, so no guard keyed on "identity present" can be switched off by a broken one.
 pub fn current() -> Option<Rc<Identity>> {
-    let generation = GENERATION.get();
-    CACHE.with_borrow_mut(|(cached_gen, cached)| {
-        if *cached_gen != generation {
-            *cached = parse_carrier();
-            *cached_gen = generation;
-        }
-        cached.clone()
-    })
+    bound().map(|b| b.identity)
 }
 
-fn parse_carrier() -> Option<Rc<Identity>> {
-    let text = CARRIER.get()?;
-    let bytes = text.as_bytes();
-    if bytes.is_empty() {
-        return None;
+/// The role the identity of this transaction switched to, if any.
+pub fn role() -> Option<pg_sys::Oid> {
+    bound().map(|b| b.role)
+}
+
+fn bound() -> Option<Bound> {
+    read().unwrap_or_else(|e| e.raise())
+}
+
+/// Like `current()`, but never raises: Err when the carrier does not read back.
+pub fn try_current() -> Result<Option<Rc<Identity>>, GuardError> {
+    read().map(|b| b.map(|b| b.identity))
+}
+
+fn read() -> Result<Option<Bound>, GuardError> {
+    let generation = GENERATION.get();
+    if let Some(hit) = CACHE.with_borrow(|(at, cached)| (*at == generation).then(|| cached.clone())) {
+        return Ok(hit);
     }
-    // Written by us; a value that does not parse means no identity (fail closed).
-    serde_json::from_slice::<Identity>(bytes).ok().map(Rc::new)
+    let parsed = parse_carrier()?;
+    CACHE.set((generation, parsed.clone()));
+    Ok(parsed)
+}
+
+fn parse_carrier() -> Result<Option<Bound>, GuardError> {
+    let Some(text) = CARRIER.get() else { return Ok(None) };
+    let text = text.to_str().map_err(|_| unreadable())?;
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let (role, json) = text.split_once(' ').ok_or_else(unreadable)?;
+    let role: u32 = role.parse().map_err(|_| unreadable())?;
+    let identity = serde_json::from_str::<Identity>(json).map_err(|_| unreadable())?;
+    Ok(Some(Bound {
+        identity: Rc::new(identity),
+        role: pg_sys::Oid::from(role),
+    }))
+}
+
+fn unreadable() -> GuardError {
+    GuardError::Internal("the identity of this transaction could not be read back; refusing to go on".into())
 }
 
 fn write_carrier(value: &str) -> Result<(), GuardError> {
@@ -147,8 +181,8 @@ pub fn apply(identity: Rc<Identity>, serialized: &str, role: pg_sys::Oid) -> Res
     if BASE_USER.get().is_none() {
         BASE_USER.set(Some(now));
     }
-    write_carrier(serialized)?;
-    CACHE.set((GENERATION.get(), Some(identity)));
+    write_carrier(&format!("{} {serialized}", u32::from(role)))?;
+    CACHE.set((GENERATION.get(), Some(Bound { identity, role })));
     context::switch_to(UserContext {
         user: role,
         sec: now.sec,
@@ -175,6 +209,10 @@ pub fn clear() -> Result<(), GuardError> {
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn on_xact_event(event: pg_sys::XactEvent::Type, _arg: *mut c_void) {
     use pg_sys::XactEvent::*;
+    if event == XACT_EVENT_PRE_COMMIT {
+        crate::isolation::check_settings_at_commit();
+        return;
+    }
     let ended = matches!(
         event,
         XACT_EVENT_COMMIT | XACT_EVENT_PARALLEL_COMMIT | XACT_EVENT_PREPARE

@@ -1,8 +1,9 @@
 //! The key store: a table the extension owns that only its owner can read, and the lookup
 //! used by verification.
 //!
-//! Every verification reads the key's row (one index lookup under the statement's snapshot),
-//! so `retire_key` takes effect in every session from the next statement on. Parsed keys are
+//! Verification reads the key's row under the latest committed snapshot, after taking in
+//! pending invalidations, so `retire_key` takes effect at the next `authenticate()` in every
+//! session, even in a transaction that was already open. Parsed keys are
 //! cached per backend by (kid, row version) so a hit costs no PEM or JWK parsing.
 
 use crate::cache::{self, GenerationMap};
@@ -193,23 +194,22 @@ fn fetch(kid: Option<&str>, alg: Algorithm) -> Vec<Row> {
             keys::alg_name(alg).to_owned(),
         ),
     };
-    Spi::connect(|client| {
-        let table = client.select(query.as_str(), None, &[arg.into()])?;
-        let mut out = Vec::new();
-        for row in table {
-            out.push(Row {
-                kid: row.get::<String>(1)?.unwrap_or_default(),
-                alg: row.get::<String>(2)?.unwrap_or_default(),
-                format: row.get::<String>(3)?.unwrap_or_default(),
-                key_text: row.get::<String>(4)?.unwrap_or_default(),
-                issuer: row.get::<String>(5)?,
-                status: row.get::<String>(6)?.unwrap_or_default(),
-                version: row.get::<String>(7)?.unwrap_or_default(),
-            });
-        }
-        Ok::<_, pgrx::spi::Error>(out)
-    })
-    .unwrap_or_default()
+    // The latest committed rows: a key retired after this transaction began is retired now.
+    crate::latest::rows(&query, &[&arg])
+        .into_iter()
+        .map(|mut r| {
+            let mut take = |i: usize| r.get_mut(i).and_then(Option::take);
+            Row {
+                kid: take(0).unwrap_or_default(),
+                alg: take(1).unwrap_or_default(),
+                format: take(2).unwrap_or_default(),
+                key_text: take(3).unwrap_or_default(),
+                issuer: take(4),
+                status: take(5).unwrap_or_default(),
+                version: take(6).unwrap_or_default(),
+            }
+        })
+        .collect()
 }
 
 fn parsed(row: &Row) -> Result<Rc<VerifyingKey>, GuardError> {

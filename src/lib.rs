@@ -11,7 +11,9 @@ mod errors;
 mod functions;
 mod guardrails;
 mod identity;
+mod isolation;
 mod keystore;
+mod latest;
 mod lockdown;
 mod preload;
 mod prepared_jsonb;
@@ -29,6 +31,7 @@ pub extern "C-unwind" fn _PG_init() {
     if preload::is_preloading() {
         cache::init();
         lockdown::install();
+        isolation::install();
         guardrails::install();
     }
     jwt_guard_core::provider::install();

@@ -17,6 +17,7 @@ use crate::errors::GuardError;
 use crate::{identity, settings};
 use pgrx::pg_sys;
 use pgrx::PgList;
+use std::cell::Cell;
 use std::ffi::{c_char, c_void, CStr};
 
 static mut PREV_PROCESS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
@@ -57,7 +58,33 @@ pub fn locked() -> bool {
     identity::current().is_some() || session_is_login_role()
 }
 
-fn session_is_login_role() -> bool {
+thread_local! {
+    /// (session user, login_roles generation) → whether the session is a listed login role.
+    static LOGIN_ROLE: Cell<Option<(pg_sys::Oid, u64, bool)>> = const { Cell::new(None) };
+}
+
+/// Whether the session user is listed in `pg_jwt_guard.login_roles`; asked on hot paths, so
+/// the answer is kept until the session user or the setting changes.
+pub fn session_is_login_role() -> bool {
+    // SAFETY: plain getters of backend globals; only client backends have a session user.
+    let user = unsafe {
+        if pg_sys::MyProcPort.is_null() {
+            return false;
+        }
+        pg_sys::GetSessionUserId()
+    };
+    let generation = settings::login_roles_generation();
+    if let Some((u, g, answer)) = LOGIN_ROLE.get() {
+        if u == user && g == generation {
+            return answer;
+        }
+    }
+    let answer = lookup_login_role();
+    LOGIN_ROLE.set(Some((user, generation, answer)));
+    answer
+}
+
+fn lookup_login_role() -> bool {
     let listed = settings::login_roles();
     // SAFETY: only client backends have a session user; the name lookup tolerates a missing role.
     unsafe {
@@ -146,6 +173,10 @@ unsafe extern "C-unwind" fn process_utility(
     qc: *mut pg_sys::QueryCompletion,
 ) {
     // SAFETY: Postgres hands us a valid planned utility statement.
+    if let Some(refused) = unsafe { crate::isolation::utility_refusal((*pstmt).utilityStmt, context) } {
+        refused.raise();
+    }
+    // SAFETY: as above.
     if let Some(denied) = unsafe { crate::guardrails::utility_refusal((*pstmt).utilityStmt) } {
         denied.raise();
     }
@@ -202,35 +233,11 @@ unsafe fn refusal(node: *mut pg_sys::Node) -> Option<String> {
             T_CopyStmt if (*(node as *mut pg_sys::CopyStmt)).is_program => {
                 Some("COPY with PROGRAM is not allowed in this session".into())
             }
-            T_DeclareCursorStmt
-                if (*(node as *mut pg_sys::DeclareCursorStmt)).options & pg_sys::CURSOR_OPT_HOLD as i32 != 0
-                    && identity::current().is_some() =>
-            {
-                Some("DECLARE ... WITH HOLD is not allowed under a token identity (the cursor would outlive it)".into())
-            }
-            T_CreateStmt if identity::current().is_some() => {
-                let stmt = node as *mut pg_sys::CreateStmt;
-                outliving_temp((*stmt).relation, (*stmt).oncommit)
-            }
-            T_CreateTableAsStmt if identity::current().is_some() => {
-                let into = (*(node as *mut pg_sys::CreateTableAsStmt)).into;
-                into.as_ref().and_then(|i| outliving_temp(i.rel, i.onCommit))
-            }
             T_CreateFunctionStmt => sets_role((*(node as *mut pg_sys::CreateFunctionStmt)).options),
             T_AlterFunctionStmt => sets_role((*(node as *mut pg_sys::AlterFunctionStmt)).actions),
             _ => None,
         }
     }
-}
-
-/// A temporary table created under a token would outlive it and serve the next identity on
-/// the same (pooled) connection, unless it is dropped at commit.
-unsafe fn outliving_temp(rel: *mut pg_sys::RangeVar, on_commit: pg_sys::OnCommitAction::Type) -> Option<String> {
-    // SAFETY: rel is NULL or the statement's valid RangeVar.
-    let temp = unsafe { rel.as_ref() }.is_some_and(|r| r.relpersistence as u8 == pg_sys::RELPERSISTENCE_TEMP);
-    (temp && on_commit != pg_sys::OnCommitAction::ONCOMMIT_DROP).then(|| {
-        "a temporary table that outlives the transaction (without ON COMMIT DROP) is not allowed under a token identity".into()
-    })
 }
 
 /// "role" or "session authorization" when the statement targets one of them.

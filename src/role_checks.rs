@@ -41,6 +41,13 @@ fn check(name: &str) -> Result<pg_sys::Oid, GuardError> {
     if oid == pg_sys::InvalidOid {
         return Err(GuardError::Role(format!("role \"{}\" does not exist", printable(name))));
     }
+    // A login role's sessions are the ones tokens are presented in; a token never becomes one.
+    if crate::settings::login_roles().iter().any(|r| r == name) {
+        return Err(GuardError::Role(format!(
+            "role \"{}\" may not be assumed: it is listed in pg_jwt_guard.login_roles",
+            printable(name)
+        )));
+    }
     match context::as_superuser(|| danger(oid)) {
         None => Ok(oid),
         Some(why) => Err(GuardError::Role(format!(
@@ -65,20 +72,27 @@ SELECT (SELECT why FROM (SELECT CASE
   WHEN EXISTS (SELECT 1 FROM pg_extension e WHERE e.extname = 'pg_jwt_guard' AND e.extowner = m.oid)
     THEN 'it is or belongs to the owner of pg_jwt_guard'
   WHEN m.oid = session_user::regrole::oid THEN 'it is or belongs to the login role of this session'
-  WHEN EXISTS (SELECT 1 FROM pg_class c WHERE c.relowner = m.oid AND c.relkind IN ('r', 'p', 'v', 'm', 'f'))
-    THEN 'it owns a table or view (an owner can turn row level security off)'
+  WHEN EXISTS (SELECT 1 FROM pg_shdepend d
+               WHERE d.refclassid = 'pg_authid'::regclass AND d.refobjid = m.oid AND d.deptype = 'o'
+                 AND d.dbid IN (0, (SELECT oid FROM pg_database WHERE datname = current_database())))
+    THEN 'it owns objects (an owner can drop or alter them, or turn row level security off)'
+  WHEN EXISTS (SELECT 1 FROM pg_class c, aclexplode(c.relacl) a
+               WHERE c.relacl IS NOT NULL AND a.grantee IN (m.oid, 0) AND a.privilege_type = 'TRIGGER')
+    THEN 'it holds the TRIGGER privilege on a table (a trigger would see every tenant''s writes)'
 END AS why, m.rolsuper
   FROM pg_roles m
-  WHERE pg_has_role($1, m.oid, 'MEMBER')) AS q
+  WHERE pg_has_role($1::oid, m.oid, 'MEMBER')) AS q
 WHERE why IS NOT NULL
 ORDER BY rolsuper DESC
 LIMIT 1)
 "#;
 
-// Fails closed: if the check itself cannot run, the role is refused.
+// Fails closed: if the check returns no row, the role is refused. It reads the latest
+// committed catalogs, so a change made after this transaction began counts.
 fn danger(role: pg_sys::Oid) -> Option<String> {
-    match Spi::get_one_with_args::<String>(DANGER, &[role.into()]) {
-        Ok(why) => why,
-        Err(_) => Some("its attributes and memberships could not be checked".into()),
+    let role = u32::from(role).to_string();
+    match crate::latest::rows(DANGER, &[&role]).first().and_then(|r| r.first()) {
+        Some(why) => why.clone(),
+        None => Some("its attributes and memberships could not be checked".into()),
     }
 }

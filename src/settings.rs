@@ -52,15 +52,19 @@ pub struct Snapshot {
     pub default_role: Option<String>,
 }
 
-type SnapshotKey = ([usize; 7], [i32; 3]);
+/// The values a snapshot was built from: every string setting's bytes and the integers.
+#[derive(PartialEq, Eq)]
+struct SnapshotKey {
+    strings: Vec<Vec<u8>>,
+    ints: [i32; 3],
+}
 
 thread_local! {
     static SNAPSHOT: std::cell::RefCell<Option<(SnapshotKey, std::rc::Rc<Snapshot>)>> = const { std::cell::RefCell::new(None) };
 }
 
-// Postgres stores a new string for every assignment, so the value pointers identify the values.
-fn snapshot_key() -> SnapshotKey {
-    let strings = [
+fn snapshot_strings() -> [&'static GucSetting<Option<CString>>; 7] {
+    [
         &ISSUERS,
         &AUDIENCE,
         &ROLE_CLAIM,
@@ -68,18 +72,45 @@ fn snapshot_key() -> SnapshotKey {
         &DEFAULT_ROLE,
         &TENANT_CLAIM,
         &PERMISSIONS_CLAIM,
-    ];
-    // SAFETY: reads the current value pointer of settings Postgres owns.
-    let pointers = strings.map(|s| unsafe { *s.as_ptr() } as usize);
-    (pointers, [LEEWAY.get(), MAX_LIFETIME.get(), MAX_TOKEN_BYTES.get()])
+    ]
+}
+
+/// The current bytes of a string setting, without copying (empty for NULL).
+fn raw(setting: &GucSetting<Option<CString>>) -> &[u8] {
+    // SAFETY: the value pointer Postgres keeps for the setting; it stays valid until the
+    // setting changes, which cannot happen while this borrow is used.
+    unsafe {
+        let value = *setting.as_ptr();
+        if value.is_null() {
+            b""
+        } else {
+            CStr::from_ptr(value).to_bytes()
+        }
+    }
+}
+
+fn ints() -> [i32; 3] {
+    [LEEWAY.get(), MAX_LIFETIME.get(), MAX_TOKEN_BYTES.get()]
+}
+
+// Compared by value: a freed string's address may be reused by a later, different value.
+fn key_matches(key: &SnapshotKey) -> bool {
+    key.ints == ints() && key.strings.iter().zip(snapshot_strings()).all(|(v, s)| v.as_slice() == raw(s))
+}
+
+fn current_key() -> SnapshotKey {
+    SnapshotKey {
+        strings: snapshot_strings().iter().map(|s| raw(s).to_vec()).collect(),
+        ints: ints(),
+    }
 }
 
 /// The settings verification uses, shared until one of them changes.
 pub fn snapshot() -> Result<std::rc::Rc<Snapshot>, GuardError> {
-    let key = snapshot_key();
-    if let Some(hit) = SNAPSHOT.with_borrow(|s| s.as_ref().filter(|(k, _)| *k == key).map(|(_, v)| v.clone())) {
+    if let Some(hit) = SNAPSHOT.with_borrow(|s| s.as_ref().filter(|(k, _)| key_matches(k)).map(|(_, v)| v.clone())) {
         return Ok(hit);
     }
+    let key = current_key();
     let fresh = std::rc::Rc::new(Snapshot {
         policy: policy(),
         allowed: allowed_roles()?,
@@ -115,6 +146,19 @@ pub fn default_role() -> Option<String> {
 /// Roles whose sessions are locked down even before a token is presented.
 pub fn login_roles() -> Vec<String> {
     split_list(&text(&LOGIN_ROLES))
+}
+
+thread_local! {
+    static LOGIN_ROLES_GENERATION: std::cell::Cell<u64> = const { std::cell::Cell::new(1) };
+}
+
+/// Moves whenever `pg_jwt_guard.login_roles` takes a new value (set, reload, rollback).
+pub fn login_roles_generation() -> u64 {
+    LOGIN_ROLES_GENERATION.get()
+}
+
+unsafe extern "C-unwind" fn assign_login_roles(_newval: *const c_char, _extra: *mut c_void) {
+    LOGIN_ROLES_GENERATION.set(LOGIN_ROLES_GENERATION.get().wrapping_add(1));
 }
 
 pub fn token_cache_size() -> usize {
@@ -297,7 +341,7 @@ pub fn define() {
             GucContext::Suset,
             flags,
             Some(check_role_list),
-            None,
+            Some(assign_login_roles),
             None,
         );
     }

@@ -98,8 +98,8 @@ pub fn check(
     let jti = optional_string(&claims, "jti")?;
     let tenant = match lookup(&claims, &policy.tenant_claim) {
         None => None,
+        // Strings only: a number 42 and a string "42" would otherwise name the same tenant.
         Some(Value::String(s)) => Some(s.clone()),
-        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Some(n.to_string()),
         Some(_) => return Err(Rejection::BadClaimType(policy.tenant_claim.clone())),
     };
     let scopes = scopes(&claims)?;

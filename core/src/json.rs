@@ -9,20 +9,37 @@ use std::fmt;
 
 const DUPLICATE: &str = "duplicate member name";
 
+/// Deepest nesting accepted (the outermost object or array is level 1). Whatever accepts a
+/// document must be able to store and read it back: the identity carrier wraps the claims in
+/// a few more levels, far below serde_json's own limit of 128.
+pub const MAX_DEPTH: usize = 32;
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum JsonError {
     Duplicate,
     Invalid,
+    TooDeep,
 }
 
-/// Parses one JSON document; duplicate names anywhere and trailing bytes are errors.
+/// Parses one JSON document; duplicate names anywhere, trailing bytes and nesting deeper
+/// than `MAX_DEPTH` are errors.
 pub fn parse_strict(bytes: &[u8]) -> Result<Value, JsonError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let parsed = Strict::deserialize(&mut de).and_then(|v| de.end().map(|_| v));
     match parsed {
+        Ok(Strict(v)) if depth(&v) > MAX_DEPTH => Err(JsonError::TooDeep),
         Ok(Strict(v)) => Ok(v),
         Err(e) if e.to_string().starts_with(DUPLICATE) => Err(JsonError::Duplicate),
         Err(_) => Err(JsonError::Invalid),
+    }
+}
+
+/// Nesting depth of a value: scalars 0, an object or array one more than its deepest member.
+pub fn depth(v: &Value) -> usize {
+    match v {
+        Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+        Value::Object(o) => 1 + o.values().map(depth).max().unwrap_or(0),
+        _ => 0,
     }
 }
 
@@ -121,5 +138,17 @@ mod tests {
         assert_eq!(parse_strict(br#"{"a":"\ud800"}"#), Err(JsonError::Invalid));
         let deep = "[".repeat(100_000);
         assert_eq!(parse_strict(deep.as_bytes()), Err(JsonError::Invalid));
+    }
+
+    fn nested(levels: usize) -> String {
+        format!("{}1{}", r#"{"a":"#.repeat(levels), "}".repeat(levels))
+    }
+
+    #[test]
+    fn nesting_is_capped_at_max_depth() {
+        assert!(parse_strict(nested(MAX_DEPTH).as_bytes()).is_ok());
+        assert_eq!(parse_strict(nested(MAX_DEPTH + 1).as_bytes()), Err(JsonError::TooDeep));
+        assert_eq!(parse_strict(nested(100).as_bytes()), Err(JsonError::TooDeep));
+        assert_eq!(depth(&serde_json::json!({"a": [1, {"b": []}], "c": 2})), 4);
     }
 }

@@ -68,6 +68,10 @@ fn decode_object(segment: &str, part: &'static str) -> Result<Map<String, Value>
         Ok(_) => Err(Rejection::NotAnObject(part)),
         Err(JsonError::Duplicate) => Err(Rejection::DuplicateKey(part)),
         Err(JsonError::Invalid) => Err(Rejection::BadJson(part)),
+        Err(JsonError::TooDeep) => Err(Rejection::TooDeep {
+            part,
+            max: crate::json::MAX_DEPTH,
+        }),
     }
 }
 

@@ -581,13 +581,10 @@ fn role_claim_name_and_pointer_are_configurable() {
 #[test]
 fn tenant_claim() {
     assert_eq!(with("tenant_id", json!("t-1")).unwrap().tenant.as_deref(), Some("t-1"));
-    assert_eq!(with("tenant_id", json!(42)).unwrap().tenant.as_deref(), Some("42"));
-    assert_eq!(
-        with("tenant_id", json!(u64::MAX)).unwrap().tenant.as_deref(),
-        Some("18446744073709551615")
-    );
+    assert_eq!(with("tenant_id", json!("42")).unwrap().tenant.as_deref(), Some("42"));
     assert_eq!(without("tenant_id").unwrap().tenant, None);
-    for v in [json!(1.5), json!(null), json!(true), json!(["t"]), json!({"id": "t"})] {
+    // Strings only: the number 42 must not name the tenant "42".
+    for v in [json!(42), json!(u64::MAX), json!(1.5), json!(null), json!(true), json!(["t"]), json!({"id": "t"})] {
         assert_eq!(with("tenant_id", v.clone()), bad_type("tenant_id"), "{v}");
     }
 }

@@ -373,9 +373,19 @@ fn deep_nesting_is_bad_json_not_a_crash() {
             assert_eq!(result, Err(Rejection::BadJson("payload")), "depth {depth} {open}");
         }
     }
-    // Moderate nesting is ordinary JSON.
-    let payload = format!(r#"{{{inner},"x":{}1{}}}"#, "[".repeat(100), "]".repeat(100));
+    // Nesting up to the cap is ordinary JSON; beyond it (but within serde_json's own limit)
+    // the token is refused, so every accepted identity can be stored and read back.
+    let max = jwt_guard_core::json::MAX_DEPTH;
+    let payload = format!(r#"{{{inner},"x":{}1{}}}"#, "[".repeat(max - 1), "]".repeat(max - 1));
     assert!(hs256_claims(&payload, &policy, NOW).is_ok());
+    for depth in [max, 100] {
+        let payload = format!(r#"{{{inner},"x":{}1{}}}"#, "[".repeat(depth), "]".repeat(depth));
+        assert_eq!(
+            hs256_claims(&payload, &policy, NOW).map(|_| ()),
+            Err(Rejection::TooDeep { part: "payload", max }),
+            "depth {depth}"
+        );
+    }
 }
 
 // E14: big values in unused claims are parsed (the size cap bounds them).

@@ -519,3 +519,50 @@ proptest! {
         prop_assert!(verdict(&inserted, key).is_err(), "{:?}: inserted {} at {}", key.alg, c, i);
     }
 }
+
+// Property 4: whatever verification accepts, the identity carrier can store and read back
+// unchanged, so the extension never meets an accepted token whose identity does not parse.
+fn nested_claim() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        "\\PC{0,8}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(48, 200, 3, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+            proptest::collection::btree_map("[a-z]{1,3}", inner, 0..3)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+fn chain(levels: usize) -> Value {
+    (0..levels).fold(json!("x"), |inner, _| json!({ "n": inner }))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn accepted_identities_round_trip_through_the_carrier(extra in nested_claim(), levels in 0usize..40) {
+        let key = key_for(Algorithm::HS256);
+        let mut claims: Map<String, Value> = serde_json::from_str(&good_payload()).unwrap();
+        claims.insert("extra".into(), extra);
+        claims.insert("deep".into(), chain(levels));
+        let depth = jwt_guard_core::json::depth(&Value::Object(claims.clone()));
+        let token = mint(&Value::Object(claims).to_string(), &key);
+        let roomy = Policy { max_token_bytes: 1 << 20, ..policy() };
+        match check(&token, &key.verifying(), &roomy, NOW) {
+            Ok(identity) => {
+                prop_assert!(depth <= jwt_guard_core::json::MAX_DEPTH);
+                let stored = serde_json::to_string(&identity).unwrap();
+                let read_back: jwt_guard_core::Identity = serde_json::from_str(&stored).unwrap();
+                prop_assert_eq!(read_back, identity);
+            }
+            Err(Rejection::TooDeep { .. }) => prop_assert!(depth > jwt_guard_core::json::MAX_DEPTH),
+            Err(other) => prop_assert!(false, "unexpected rejection {:?}", other),
+        }
+    }
+}

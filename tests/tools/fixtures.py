@@ -90,6 +90,14 @@ class Minter:
         return jwt.api_jws.PyJWS().encode(payload, self.signing_key, algorithm=self.alg, headers=h)
 
 
+def _nested(levels):
+    """A value nested `levels` deep: {"n": {"n": ... "x"}}; inside the payload it adds one."""
+    value = "x"
+    for _ in range(levels):
+        value = {"n": value}
+    return value
+
+
 def build():
     env = {}
     minters = {}
@@ -142,6 +150,8 @@ def build():
         env[f"TOK_{name}"] = m.token(sub=f"sub-{alg}")
 
     hs, es = minters["HS256"], minters["ES256"]
+    env["KEY_RETIRE_OPEN"] = os.urandom(32).hex()
+    retire_open = Minter("retire-open", "HS256", env["KEY_RETIRE_OPEN"])
     now = int(time.time())
     tokens = {
         # Tenants and roles.
@@ -182,6 +192,11 @@ def build():
         "ROLE_BYPASS_MEMBER": es.token(role="bypass_member"),
         "ROLE_TABLE_OWNER": es.token(role="table_owner"),
         "ROLE_LOGIN": es.token(role="authenticator"),
+        "ROLE_TESTER": es.token(role="tester"),
+        "ROLE_FUNC_OWNER": es.token(role="func_owner"),
+        "ROLE_SCHEMA_OWNER": es.token(role="schema_owner"),
+        "ROLE_TRIGGER_HOLDER": es.token(role="trigger_holder"),
+        "ROLE_OWNER_MEMBER": es.token(role="owner_member"),
         "ROLE_UNLISTED": es.token(role="unlisted_role"),
         "ROLE_MISSING": es.token(role="ghost_role"),
         "ROLE_NONE": es.token(role="none"),
@@ -237,6 +252,19 @@ def build():
         "DOC_B": es.token(sub="doc-b", tenant_id="22222222-2222-2222-2222-222222222222",
                           permissions=["select:docs", "insert:docs", "update:docs"]),
         "RETIRE_ME": Minter("retire-me", "HS512", env["KEY_HS512"]).token(sub="to-be-retired"),
+        # Isolation: tenants that a loose comparison would confuse, claim shapes, nesting.
+        "TENANT_ACMECORP": es.token(sub="acme-corp-user", tenant_id="acme-corp"),
+        "TENANT_ACMECORPX": es.token(sub="acme-corpx-user", tenant_id="acme-corpX"),
+        "TENANT_42": es.token(sub="t42", tenant_id="42"),
+        "TENANT_42_0": es.token(sub="t42.0", tenant_id="42.0"),
+        "TENANT_042": es.token(sub="t042", tenant_id="042"),
+        "TENANT_NUMBER": es.token(sub="tnum", tenant_id=42),
+        "DEEP_OK": es.token(sub="deep-ok", nest=_nested(31)),
+        "DEEP_TOO": es.token(sub="deep-too", nest=_nested(32)),
+        "DEEP_100": es.token(sub="deep-100", nest=_nested(100), permissions=["select:orders"]),
+        "PERM_LO": es.token(sub="lo-user", permissions=["select:orders", "jwt_guard:large_objects"]),
+        "PERM_PLAIN": es.token(sub="plain", permissions=["insert:plain_notes", "select:plain_notes(id)"]),
+        "RETIRE_OPEN": retire_open.token(sub="retired-while-open"),
     }
     for name, tok in tokens.items():
         env[f"TOK_{name}"] = tok

@@ -52,6 +52,9 @@ EXPECTED_ROWS = {"acme": 200, "globex": 100}  # setup_db: g % 3 = 0 is globex
 # One query per transaction, so the check costs few round trips and sees everything at once.
 STATE_SQL = ("SELECT current_user, session_user, jwt_guard.tenant(), jwt_guard.sub(), "
              "jwt_guard.is_authenticated(), has_table_privilege('orders', 'SELECT'), pg_backend_pid()")
+# Before a token the session may call only the extension's functions and a few built-ins.
+ANON_STATE_SQL = ("SELECT current_user, session_user, jwt_guard.tenant(), jwt_guard.sub(), "
+                  "jwt_guard.is_authenticated(), pg_backend_pid()")
 ROWS_SQL = "SELECT tenant_id, count(*) FROM orders GROUP BY 1 ORDER BY 1"
 
 
@@ -117,7 +120,9 @@ def check_pgbouncer_transaction_pooling(cluster, env, clients=16, per_client=330
     def one_transaction(conn, tenant, ending):
         if tenant:
             conn.execute("SELECT jwt_guard.authenticate(%s)", (tokens[tenant],))
-        state = conn.execute(STATE_SQL).fetchone()
+            state = conn.execute(STATE_SQL).fetchone()
+        else:
+            state = conn.execute(ANON_STATE_SQL).fetchone()
         pid = state[-1]
         if tenant:
             want = ("app_user", "authenticator", tenant, subs[tenant], True, True)
@@ -126,9 +131,15 @@ def check_pgbouncer_transaction_pooling(cluster, env, clients=16, per_client=330
                 return pid, f"{tenant} txn on pid {pid} saw {state[:-1]} rows {rows}"
         else:
             # the login role alone: no role, no claims, no table access
-            want = ("authenticator", "authenticator", None, None, False, False)
+            want = ("authenticator", "authenticator", None, None, False)
             if state[:-1] != want:
                 return pid, f"unauthenticated txn on pid {pid} saw {state[:-1]}"
+            conn.execute("SAVEPOINT probe")
+            try:
+                conn.execute(ROWS_SQL)
+                return pid, f"unauthenticated txn on pid {pid} read orders"
+            except psycopg.errors.InsufficientPrivilege:
+                conn.execute("ROLLBACK TO SAVEPOINT probe")
         if ending == "commit":
             conn.commit()
         elif ending == "rollback":
@@ -197,31 +208,37 @@ def check_pgbouncer_transaction_pooling(cluster, env, clients=16, per_client=330
 
 
 def check_token_not_in_pg_stat_activity(cluster, env) -> Optional[str]:
-    token = env["TOK_TENANT_ACME"]
+    """Another client of the same login role cannot read a token from pg_stat_activity: before a
+    token it may read no table at all, under one it is a role that sees no other session's
+    query. A superuser sees the literal, which proves the check could see it."""
+    token = env["TOK_TENANT_GLOBEX"]
     signature = token.split(".")[2]
+    literal = sql.SQL("SELECT jwt_guard.verify({})").format(sql.Literal(token))
+    activity = "SELECT query FROM pg_stat_activity WHERE pid = %s"
     with cluster.connect(user="authenticator", autocommit=False) as a, \
-            cluster.connect(user="authenticator") as b:
+            cluster.connect(user="authenticator", autocommit=False) as b, \
+            cluster.connect(user="postgres") as admin:
         a_pid = a.execute("SELECT pg_backend_pid()").fetchone()[0]
-
-        def seen_by_b():
-            # B sees A's query text because both sessions log in as the same role
-            return b.execute("SELECT query, state FROM pg_stat_activity WHERE pid = %s",
-                             (a_pid,)).fetchone()
-
-        a.execute("SELECT jwt_guard.authenticate(%s)", (token,))  # psycopg 3 binds on the server
-        query, state = seen_by_b()
-        if token in query or signature in query:
-            return "bound token is visible in pg_stat_activity"
-        if query != "SELECT jwt_guard.authenticate($1)" or state != "idle in transaction":
-            return f"expected A idle in transaction after the bound call, saw {state!r}: {query!r}"
+        a.execute(literal)  # A stays idle in transaction with the token in its statement text
+        seen = admin.execute(activity, (a_pid,)).fetchone()[0]
+        if token not in seen:
+            return f"superuser does not see the literal token, so the check proves nothing: {seen[:40]!r}"
+        try:
+            b.execute(activity, (a_pid,))
+            return "an unauthenticated session of the login role read pg_stat_activity"
+        except psycopg.errors.InsufficientPrivilege:
+            b.rollback()
+        for query in ("SELECT pg_stat_get_backend_activity(s) FROM pg_stat_get_backend_idset() s",
+                      "SELECT pg_stat_get_activity(NULL)"):
+            try:
+                rows = b.execute(query).fetchall()
+                return f"an unauthenticated session ran {query!r}: {len(rows)} rows"
+            except psycopg.errors.InsufficientPrivilege:
+                b.rollback()
+        b.execute("SELECT jwt_guard.authenticate(%s)", (env["TOK_TENANT_ACME"],))
+        seen = b.execute(activity, (a_pid,)).fetchone()[0] or ""
+        b.rollback()
         a.rollback()
-
-        # The documented hazard (README, "Token hygiene"): a token written into the statement text,
-        # as client-side interpolating drivers do, is shown to every session of the login role.
-        literal = sql.SQL("SELECT jwt_guard.verify({})").format(sql.Literal(token))
-        a.execute(literal)
-        query, _ = seen_by_b()
-        a.rollback()
-        if token not in query:
-            return f"literal token not visible in pg_stat_activity, so the check proves nothing: {query[:60]!r}"
+        if token in seen or signature in seen:
+            return "a token identity of another client read the literal token in pg_stat_activity"
     return None

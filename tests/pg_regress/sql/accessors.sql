@@ -1,7 +1,7 @@
 -- Claim accessors: values, JSON Pointer, typed helpers, NULL without identity, and no way to
 -- forge the claims from SQL.
 \set VERBOSITY terse
-\c - authenticator
+\c - tester
 \getenv tok_rich TOK_RICH_CLAIMS
 \getenv tok_acme TOK_TENANT_ACME
 \getenv tok_globex TOK_TENANT_GLOBEX
@@ -56,7 +56,7 @@ COMMIT;
 -- Even a superuser cannot write the carrier.
 \c - postgres
 SELECT t.try($$SET pg_jwt_guard.identity = '{"claims":{}}'$$);
-SELECT t.try($$ALTER ROLE authenticator SET pg_jwt_guard.identity = '{"claims":{}}'$$);
+SELECT t.try($$ALTER ROLE tester SET pg_jwt_guard.identity = '{"claims":{}}'$$);
 ALTER SYSTEM SET pg_jwt_guard.identity = '{"claims":{}}';
 -- Accessor properties.
 SELECT proname, provolatile, proparallel FROM pg_proc

@@ -1,6 +1,6 @@
 -- Every algorithm, tokens minted by PyJWT, as the powerless login role.
 \set VERBOSITY terse
-\c - authenticator
+\c - tester
 SELECT current_user, session_user;
 \getenv tok_hs256 TOK_HS256
 \getenv tok_hs384 TOK_HS384

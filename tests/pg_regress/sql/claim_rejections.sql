@@ -1,6 +1,6 @@
 -- Time, issuer and audience rules (threats.md §2.2), including CVE-2026-25537 shapes.
 \set VERBOSITY terse
-\c - authenticator
+\c - tester
 \getenv tok_expired TOK_EXPIRED
 \getenv tok_expired_in_leeway TOK_EXPIRED_IN_LEEWAY
 \getenv tok_nbf_future TOK_NBF_FUTURE

@@ -47,9 +47,9 @@ ALTER ROLE authenticator SET pg_jwt_guard.enforce_permissions = on;
 \c - authenticator
 SHOW pg_jwt_guard.enforce_permissions;
 -- Malformed table entries make the token invalid (28000); so does a claim that is not an array.
-SELECT t.auth(:'tok_malformed');
-SELECT t.auth(:'tok_malformed_columns');
-SELECT t.auth(:'tok_not_array');
+SELECT jwt_guard.authenticate(:'tok_malformed');
+SELECT jwt_guard.authenticate(:'tok_malformed_columns');
+SELECT jwt_guard.authenticate(:'tok_not_array');
 -- A read-only token: reads pass, writes are refused, named actions are exact.
 BEGIN;
 SELECT jwt_guard.authenticate(:'tok_read') ->> 'sub' AS sub;
@@ -126,8 +126,8 @@ BEGIN;
 SELECT jwt_guard.authenticate(:'tok_invoker_full') ->> 'sub' AS sub;
 SELECT count(*) FROM notes_invoker;
 ROLLBACK;
--- Without a token nothing changes: the login role has no grants anyway.
-SELECT t.try('SELECT count(*) FROM notes');
+-- Without a token the login role reads no table at all.
+SELECT count(*) FROM notes;
 -- protect_table: one call ties docs to jwt_guard.tenant(), compared as uuid.
 \c - postgres
 SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = 'docs'::regclass;
@@ -173,8 +173,37 @@ SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = 'orders'::r
 SELECT jwt_guard.unprotect_table('notes');
 SELECT count(p.oid) AS policies, bool_or(relrowsecurity) AS rls FROM pg_class c LEFT JOIN pg_policy p ON p.polrelid = c.oid
 WHERE c.oid = 'notes'::regclass;
--- Only the table owner can protect it.
+-- The login role cannot protect a table (before a token it reads no catalog either).
 \c - authenticator
-SELECT t.try($$SELECT jwt_guard.protect_table('notes', 'tenant_id')$$);
+SELECT jwt_guard.protect_table('notes', 'tenant_id');
+-- Large objects: refused under an enforced token unless it lists jwt_guard:large_objects;
+-- never created under a token (they would outlive it).
+\c - postgres
+SELECT lo_from_bytea(4242, 'large object of acme') AS lo;
+GRANT SELECT, UPDATE ON LARGE OBJECT 4242 TO app_user;
+CREATE TABLE plain_notes (id int, secret text NOT NULL, body text CHECK (length(body) < 5));
+GRANT SELECT, INSERT ON plain_notes TO app_user;
+\c - authenticator
+\getenv tok_lo TOK_PERM_LO
+\getenv tok_plain TOK_PERM_PLAIN
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_read') ->> 'sub' AS sub;
+SELECT t.try('SELECT lo_get(4242)');
+SELECT t.try($$SELECT lo_put(4242, 0, 'x')$$);
+SELECT t.try('SELECT lo_open(4242, 262144)');
+SELECT t.try('SELECT lo_unlink(4242)');
+ROLLBACK;
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_lo') ->> 'sub' AS sub;
+SELECT convert_from(lo_get(4242), 'UTF8') AS granted_read;
+SELECT t.try('SELECT lo_create(0)');
+ROLLBACK;
+-- Error details show row values: under a column whitelist they never reach the client.
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_plain') ->> 'sub' AS sub;
+\set VERBOSITY default
+INSERT INTO plain_notes VALUES (1, 'top-secret', 'too long');
+\set VERBOSITY terse
+ROLLBACK;
 \c - postgres
 ALTER ROLE authenticator RESET pg_jwt_guard.enforce_permissions;

@@ -1,6 +1,6 @@
 -- Encoding, structure and header rules (threats.md §2.1, §2.3).
 \set VERBOSITY terse
-\c - authenticator
+\c - tester
 \getenv tok_none_alg TOK_NONE_ALG
 \getenv tok_crit TOK_HDR_CRIT
 \getenv tok_jku TOK_HDR_JKU

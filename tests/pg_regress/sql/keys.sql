@@ -44,7 +44,7 @@ SELECT count(*) AS keys FROM jwt_guard.keys;
 -- The view never shows key material; the store is for its owner only.
 SELECT column_name FROM information_schema.columns
 WHERE table_schema = 'jwt_guard' AND table_name = 'keys' ORDER BY ordinal_position;
-\c - authenticator
+\c - tester
 SELECT t.try('SELECT * FROM jwt_guard.key_store');
 SELECT t.try('SELECT * FROM jwt_guard.keys');
 SELECT t.try(format('SELECT jwt_guard.add_key(%L, %L, %L)', 'mine', 'HS256', repeat('k', 32)));
@@ -55,11 +55,11 @@ SELECT t.try($$DELETE FROM jwt_guard.key_store$$);
 \getenv tok_retire TOK_RETIRE_ME
 \c - postgres
 SELECT jwt_guard.add_key('retire-me', 'HS512', :'key_hs512');
-\c - authenticator
+\c - tester
 SELECT t.verify(:'tok_retire');
 \c - postgres
 SELECT jwt_guard.retire_key('retire-me');
 SELECT t.try($$SELECT jwt_guard.retire_key('retire-me')$$);
 SELECT kid, status, retired IS NOT NULL AS has_retired_at FROM jwt_guard.keys WHERE kid = 'retire-me';
-\c - authenticator
+\c - tester
 SELECT t.verify(:'tok_retire');

@@ -1,6 +1,6 @@
 -- Tenant isolation through an RLS policy on jwt_guard.tenant(), serial and parallel.
 \set VERBOSITY terse
-\c - authenticator
+\c - tester
 \getenv tok_acme TOK_TENANT_ACME
 \getenv tok_globex TOK_TENANT_GLOBEX
 \getenv tok_reader TOK_READER_ACME

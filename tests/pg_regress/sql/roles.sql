@@ -1,7 +1,17 @@
 -- The role claim (threats.md §2.4): allow-list, then the catalog. Every role below except
 -- app_user and app_reader is listed in pg_jwt_guard.allowed_roles and must still be refused.
 \set VERBOSITY terse
-\c - authenticator
+-- Roles whose powers are objects and privileges rather than attributes.
+CREATE ROLE func_owner NOLOGIN;
+CREATE FUNCTION public.owned_fn() RETURNS int LANGUAGE sql AS 'SELECT 1';
+ALTER FUNCTION public.owned_fn() OWNER TO func_owner;
+CREATE ROLE schema_owner NOLOGIN;
+CREATE SCHEMA owned_schema AUTHORIZATION schema_owner;
+CREATE ROLE trigger_holder NOLOGIN;
+GRANT TRIGGER ON orders TO trigger_holder;
+CREATE ROLE owner_member NOLOGIN;
+GRANT func_owner TO owner_member;
+\c - tester
 SHOW pg_jwt_guard.allowed_roles;
 \getenv tok_superuser TOK_ROLE_SUPERUSER
 \getenv tok_postgres TOK_ROLE_POSTGRES
@@ -13,6 +23,11 @@ SHOW pg_jwt_guard.allowed_roles;
 \getenv tok_bypass_member TOK_ROLE_BYPASS_MEMBER
 \getenv tok_table_owner TOK_ROLE_TABLE_OWNER
 \getenv tok_login TOK_ROLE_LOGIN
+\getenv tok_tester TOK_ROLE_TESTER
+\getenv tok_func_owner TOK_ROLE_FUNC_OWNER
+\getenv tok_schema_owner TOK_ROLE_SCHEMA_OWNER
+\getenv tok_trigger_holder TOK_ROLE_TRIGGER_HOLDER
+\getenv tok_owner_member TOK_ROLE_OWNER_MEMBER
 \getenv tok_unlisted TOK_ROLE_UNLISTED
 \getenv tok_missing TOK_ROLE_MISSING
 \getenv tok_none TOK_ROLE_NONE
@@ -36,6 +51,11 @@ SELECT t.auth(:'tok_monitor');
 SELECT t.auth(:'tok_bypass_member');
 SELECT t.auth(:'tok_table_owner');
 SELECT t.auth(:'tok_login');
+SELECT t.auth(:'tok_tester');
+SELECT t.auth(:'tok_func_owner');
+SELECT t.auth(:'tok_schema_owner');
+SELECT t.auth(:'tok_trigger_holder');
+SELECT t.auth(:'tok_owner_member');
 SELECT t.auth(:'tok_unlisted');
 SELECT t.auth(:'tok_missing');
 SELECT t.auth(:'tok_none');
@@ -51,15 +71,15 @@ SELECT t.auth(:'tok_pg');
 SELECT t.auth(:'tok_no_role');
 -- An allowed role works; the login role is a member of none of them.
 SELECT t.auth(:'tok_reader');
-SELECT count(*) AS memberships FROM pg_auth_members WHERE member = 'authenticator'::regrole;
+SELECT count(*) AS memberships FROM pg_auth_members WHERE member = 'tester'::regrole;
 -- The verdict is cached, but a change to the role reaches it at once.
 \c - postgres
 ALTER ROLE app_reader CREATEDB;
-\c - authenticator
+\c - tester
 SELECT t.auth(:'tok_reader');
 \c - postgres
 ALTER ROLE app_reader NOCREATEDB;
-\c - authenticator
+\c - tester
 SELECT t.auth(:'tok_reader');
 -- The settings cannot be loosened by the login role.
 SELECT t.try($$SET pg_jwt_guard.allowed_roles = 'postgres'$$);
@@ -68,12 +88,12 @@ SELECT t.try($$SET pg_jwt_guard.issuers = 'https://evil.test'$$);
 SELECT t.try($$SET pg_jwt_guard.max_lifetime = 999999$$);
 -- default_role applies to tokens without a role claim (set here as superuser).
 \c - postgres
-ALTER ROLE authenticator SET pg_jwt_guard.default_role = 'app_reader';
+ALTER ROLE tester SET pg_jwt_guard.default_role = 'app_reader';
 SELECT t.try($$SET pg_jwt_guard.allowed_roles = 'app_user, "postgres'$$);
 SELECT t.try($$SET pg_jwt_guard.default_role = 'pg_monitor'$$);
 SELECT t.try($$SET pg_jwt_guard.default_role = 'app_user, app_reader'$$);
-\c - authenticator
+\c - tester
 SHOW pg_jwt_guard.default_role;
 SELECT t.auth(:'tok_no_role');
 \c - postgres
-ALTER ROLE authenticator RESET pg_jwt_guard.default_role;
+ALTER ROLE tester RESET pg_jwt_guard.default_role;

@@ -5,6 +5,10 @@ SELECT extname, extnamespace::regnamespace FROM pg_extension WHERE extname = 'pg
 
 -- The login role: no privileges, no memberships.
 CREATE ROLE authenticator LOGIN NOINHERIT;
+-- A second login role, not listed in pg_jwt_guard.login_roles: the verification suites run as
+-- it, so their helpers in schema t can report refusals before a token. Lockdown and isolation
+-- suites run as authenticator.
+CREATE ROLE tester LOGIN NOINHERIT;
 -- Roles tokens may name.
 CREATE ROLE app_user NOLOGIN;
 CREATE ROLE app_reader NOLOGIN;

@@ -1,7 +1,7 @@
 -- Role and claims change together and end with the transaction (COMMIT, ROLLBACK,
 -- ROLLBACK TO SAVEPOINT), as a pooled connection needs.
 \set VERBOSITY terse
-\c - authenticator
+\c - tester
 \getenv tok_acme TOK_TENANT_ACME
 \getenv tok_globex TOK_TENANT_GLOBEX
 \getenv tok_expired TOK_EXPIRED
@@ -87,7 +87,7 @@ CREATE FUNCTION t.definer_reset() RETURNS text LANGUAGE plpgsql SECURITY DEFINER
 BEGIN PERFORM jwt_guard.reset(); RETURN current_user; END $$;
 CREATE FUNCTION t.set_clause_auth(tok text) RETURNS text LANGUAGE plpgsql SET work_mem = '8MB' AS $$
 BEGIN PERFORM jwt_guard.authenticate(tok); RETURN current_user; END $$;
-\c - authenticator
+\c - tester
 SELECT t.try(format('SELECT t.definer_auth(%L)', :'tok_acme'));
 SELECT t.try(format('SELECT t.set_clause_auth(%L)', :'tok_acme'));
 SELECT current_user, jwt_guard.is_authenticated();

@@ -1,0 +1,449 @@
+//! What a locked session may do. A pooled backend passes from client to client, so a locked
+//! session must leave nothing behind that the next client would meet: objects, settings,
+//! prepared SQL, large objects. Every rule here is an allow-list.
+//!
+//! - Before a token (a login role listed in `pg_jwt_guard.login_roles`): transaction control,
+//!   SHOW, DISCARD, DEALLOCATE, CLOSE, SET/RESET of the client settings below, and SELECTs that
+//!   read no table and call only the extension's functions, immutable built-ins and the few
+//!   harmless built-ins named below.
+//! - Under a token: nothing that outlives the transaction (temporary tables with ON COMMIT DROP
+//!   are the one kind of object allowed), no DDL on other objects, no session-level setting
+//!   outside the client settings, no large-object creation, no session advisory locks.
+//!
+//! Four places enforce it: the ProcessUtility hook (statements), the ExecutorCheckPerms hook
+//! (tables, see guardrails.rs), the object access hook (function calls, including fast-path
+//! calls, and object creation), and a pre-commit check of every setting (settings changed by
+//! any route: SET, set_config, PL/pgSQL, UPDATE pg_settings).
+
+use crate::errors::GuardError;
+use crate::{identity, lockdown, settings};
+use pgrx::pg_sys;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ffi::{c_char, c_int, c_void, CStr};
+
+/// Settings a client may change for the session in a locked session. Each only shapes how
+/// values are sent and shown, and pgbouncer sets the ones it tracks again for every client:
+/// application_name (a label), client_encoding, DateStyle, IntervalStyle, TimeZone (text forms
+/// of values), standard_conforming_strings (literal syntax), extra_float_digits (float output).
+pub const CLIENT_SETTINGS: [&str; 7] = [
+    "application_name",
+    "client_encoding",
+    "DateStyle",
+    "IntervalStyle",
+    "TimeZone",
+    "standard_conforming_strings",
+    "extra_float_digits",
+];
+
+/// Per-transaction settings that `SET TRANSACTION` writes; PostgreSQL resets them itself.
+const TRANSACTION_SETTINGS: [&str; 3] = ["transaction_isolation", "transaction_read_only", "transaction_deferrable"];
+
+/// Built-ins beyond the immutable ones that a session may call before a token: clocks, the
+/// server version, its own settings and backend, recovery state for health checks.
+const HARMLESS_BUILTINS: [&str; 11] = [
+    "now",
+    "statement_timestamp",
+    "transaction_timestamp",
+    "clock_timestamp",
+    "version",
+    "current_setting",
+    "set_config",
+    "pg_backend_pid",
+    "pg_is_in_recovery",
+    "current_database",
+    "current_schema",
+];
+
+/// Session-level advisory locks outlive the transaction that takes them.
+const SESSION_LOCKS: [&str; 4] = [
+    "pg_advisory_lock",
+    "pg_advisory_lock_shared",
+    "pg_try_advisory_lock",
+    "pg_try_advisory_lock_shared",
+];
+
+/// pg_largeobject's OID (LargeObjectRelationId), the class large objects are created under.
+const LARGE_OBJECT_CLASS: pg_sys::Oid = pg_sys::Oid::from_u32(2613);
+
+/// The named action a token lists to use large objects while permissions are enforced.
+pub const LARGE_OBJECT_ACTION: &str = "jwt_guard:large_objects";
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Phase {
+    /// A listed login role before `authenticate()`.
+    Anonymous,
+    /// A token identity is active.
+    Token,
+}
+
+/// Which allow-list applies now, if any.
+pub fn phase() -> Option<Phase> {
+    if identity::current().is_some() {
+        Some(Phase::Token)
+    } else if lockdown::session_is_login_role() {
+        Some(Phase::Anonymous)
+    } else {
+        None
+    }
+}
+
+fn refuse(what: String) -> GuardError {
+    GuardError::Escape(what)
+}
+
+/// Refusal for a utility statement in a locked session, or None to let it run.
+pub unsafe fn utility_refusal(
+    node: *mut pg_sys::Node,
+    context: pg_sys::ProcessUtilityContext::Type,
+) -> Option<GuardError> {
+    // Statements that an allowed statement runs for itself (the index of a temporary table's
+    // primary key) were judged with it.
+    if context == pg_sys::ProcessUtilityContext::PROCESS_UTILITY_SUBCOMMAND || node.is_null() {
+        return None;
+    }
+    let phase = phase()?;
+    // SAFETY: node is the statement's valid parse tree.
+    let verdict = unsafe {
+        match phase {
+            Phase::Anonymous => anonymous_statement(node),
+            Phase::Token => token_statement(node),
+        }
+    };
+    verdict.err().map(|what| {
+        // SAFETY: the command tag of a valid statement.
+        let tag = unsafe { command_tag(node) };
+        refuse(match phase {
+            Phase::Anonymous => format!("{tag} is not allowed before jwt_guard.authenticate() in this session{what}"),
+            Phase::Token => format!("{tag} is not allowed under a token identity{what}"),
+        })
+    })
+}
+
+unsafe fn command_tag(node: *mut pg_sys::Node) -> String {
+    // SAFETY: CreateCommandTag accepts any parse tree; the name is a static string.
+    unsafe {
+        CStr::from_ptr(pg_sys::GetCommandTagName(pg_sys::CreateCommandTag(node)))
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
+/// Ok to run, or Err with a short reason appended to the refusal ("" for none).
+type Verdict = Result<(), String>;
+
+unsafe fn anonymous_statement(node: *mut pg_sys::Node) -> Verdict {
+    use pg_sys::NodeTag::*;
+    // SAFETY: casts follow the node tag.
+    unsafe {
+        match (*node).type_ {
+            T_TransactionStmt => transaction_statement(node as *mut pg_sys::TransactionStmt),
+            T_VariableSetStmt => setting_statement(node as *mut pg_sys::VariableSetStmt),
+            T_VariableShowStmt | T_DiscardStmt | T_DeallocateStmt | T_ClosePortalStmt => Ok(()),
+            _ => Err(String::new()),
+        }
+    }
+}
+
+unsafe fn token_statement(node: *mut pg_sys::Node) -> Verdict {
+    use pg_sys::NodeTag::*;
+    // SAFETY: casts follow the node tag.
+    unsafe {
+        match (*node).type_ {
+            T_TransactionStmt => transaction_statement(node as *mut pg_sys::TransactionStmt),
+            T_VariableSetStmt => setting_statement(node as *mut pg_sys::VariableSetStmt),
+            T_VariableShowStmt | T_DiscardStmt | T_DeallocateStmt | T_ClosePortalStmt | T_ExecuteStmt
+            | T_FetchStmt | T_CopyStmt | T_DoStmt | T_CallStmt | T_LockStmt | T_TruncateStmt | T_NotifyStmt
+            | T_UnlistenStmt => Ok(()),
+            T_DeclareCursorStmt => {
+                let options = (*(node as *mut pg_sys::DeclareCursorStmt)).options;
+                if options & pg_sys::CURSOR_OPT_HOLD as i32 != 0 {
+                    Err(" (a cursor WITH HOLD would outlive it)".into())
+                } else {
+                    Ok(())
+                }
+            }
+            T_ExplainStmt => match lockdown::explained_utility(node) {
+                Some(inner) => token_statement(inner),
+                None => Ok(()),
+            },
+            T_CreateStmt => {
+                let stmt = node as *mut pg_sys::CreateStmt;
+                dropped_at_commit((*stmt).relation, (*stmt).oncommit)
+            }
+            T_CreateTableAsStmt => {
+                let into = (*(node as *mut pg_sys::CreateTableAsStmt)).into;
+                match into.as_ref() {
+                    Some(i) => dropped_at_commit(i.rel, i.onCommit),
+                    None => Err(String::new()),
+                }
+            }
+            _ => Err(String::new()),
+        }
+    }
+}
+
+/// A temporary table dropped at commit is the one object a token may create.
+unsafe fn dropped_at_commit(rel: *mut pg_sys::RangeVar, on_commit: pg_sys::OnCommitAction::Type) -> Verdict {
+    // SAFETY: rel is NULL or the statement's valid RangeVar.
+    let temp = unsafe { rel.as_ref() }.is_some_and(|r| r.relpersistence as u8 == pg_sys::RELPERSISTENCE_TEMP);
+    if temp && on_commit == pg_sys::OnCommitAction::ONCOMMIT_DROP {
+        Ok(())
+    } else {
+        Err(" (only temporary tables with ON COMMIT DROP may be created: anything else would outlive it)".into())
+    }
+}
+
+unsafe fn transaction_statement(stmt: *mut pg_sys::TransactionStmt) -> Verdict {
+    use pg_sys::TransactionStmtKind::*;
+    // SAFETY: reading the statement's own field.
+    match unsafe { (*stmt).kind } {
+        TRANS_STMT_PREPARE | TRANS_STMT_COMMIT_PREPARED | TRANS_STMT_ROLLBACK_PREPARED => {
+            Err(" (a prepared transaction outlives the session)".into())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// SET LOCAL, SET TRANSACTION and RESET are always fine (they end with the transaction or
+/// restore the configured value); a session-level SET only for the client settings.
+unsafe fn setting_statement(stmt: *mut pg_sys::VariableSetStmt) -> Verdict {
+    use pg_sys::VariableSetKind::*;
+    // SAFETY: reading the statement's own fields; name is NULL or a C string.
+    let (kind, local, name) = unsafe {
+        let name = (*stmt).name.as_ref().map(|n| CStr::from_ptr(n).to_string_lossy().into_owned());
+        ((*stmt).kind, (*stmt).is_local, name.unwrap_or_default())
+    };
+    match kind {
+        // Role and session user: refused in every form by lockdown.rs, with its own message.
+        _ if name == "role" || name == "session_authorization" => Ok(()),
+        VAR_RESET | VAR_RESET_ALL | VAR_SET_DEFAULT => Ok(()),
+        _ if local => Ok(()),
+        VAR_SET_MULTI if name == "TRANSACTION" => Ok(()),
+        _ if is_client_setting(&name) => Ok(()),
+        _ => Err(format!(
+            " (a session-level SET of \"{}\" would outlive it; use SET LOCAL)",
+            jwt_guard_core::error::printable(&name)
+        )),
+    }
+}
+
+fn is_client_setting(name: &str) -> bool {
+    CLIENT_SETTINGS.iter().any(|s| s.eq_ignore_ascii_case(name))
+}
+
+/// Pre-commit check of every setting: a locked session's transaction may not leave a
+/// session-level value behind, whatever route set it. Raising here aborts the transaction,
+/// which undoes the change.
+pub fn check_settings_at_commit() {
+    // Parallel workers restore the leader's settings (SET LOCAL ones too) in a transaction of
+    // their own; what they hold is the leader's, already checked there.
+    // SAFETY: reads of backend globals.
+    let worker = unsafe { pg_sys::InitializingParallelWorker || pg_sys::ParallelWorkerNumber >= 0 };
+    if worker || phase().is_none() {
+        return;
+    }
+    // SAFETY: walks Postgres' own GUC table, reading fields only.
+    if let Some(name) = unsafe { session_level_change() } {
+        refuse(format!(
+            "a session-level change of \"{}\" is not allowed in this session (use SET LOCAL or set_config(..., true))",
+            jwt_guard_core::error::printable(&name)
+        ))
+        .raise();
+    }
+}
+
+unsafe fn session_level_change() -> Option<String> {
+    use pg_sys::GucStackState::*;
+    // SAFETY: the GUC table and each variable's stack are valid for the life of the backend.
+    unsafe {
+        let vars = pg_sys::get_guc_variables();
+        for i in 0..pg_sys::GetNumConfigOptions() as usize {
+            let gen = *vars.add(i);
+            let stack = (*gen).stack;
+            if stack.is_null() {
+                continue;
+            }
+            // GUC_SET: the session value changes at commit. A RESET also leaves GUC_SET, but
+            // restores the configured source; only a client's SET leaves PGC_S_SESSION.
+            let set = match (*stack).state {
+                GUC_SET => (*gen).source == pg_sys::GucSource::PGC_S_SESSION,
+                GUC_SET_LOCAL => true,
+                _ => false,
+            };
+            if !set {
+                continue;
+            }
+            let name = CStr::from_ptr((*gen).name).to_string_lossy();
+            if is_client_setting(&name) || TRANSACTION_SETTINGS.iter().any(|s| s.eq_ignore_ascii_case(&name)) {
+                continue;
+            }
+            return Some(name.into_owned());
+        }
+    }
+    None
+}
+
+static mut PREV_OBJECT_ACCESS: pg_sys::object_access_hook_type = None;
+static mut PREV_NEEDS_FMGR: pg_sys::needs_fmgr_hook_type = None;
+
+/// Installs the object access and function-manager hooks; only called while preloading.
+pub fn install() {
+    // SAFETY: postmaster start-up, single-threaded; backends inherit the pointers by fork.
+    unsafe {
+        PREV_OBJECT_ACCESS = pg_sys::object_access_hook;
+        pg_sys::object_access_hook = Some(object_access);
+        PREV_NEEDS_FMGR = pg_sys::needs_fmgr_hook;
+        pg_sys::needs_fmgr_hook = Some(needs_fmgr);
+    }
+}
+
+/// The planner inlines simple SQL functions, and an inlined function never reaches the
+/// executor's function-execute check. Asking for the function-manager hook is what stops the
+/// inlining, so a function a session may not call before a token is asked for here.
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn needs_fmgr(func: pg_sys::Oid) -> bool {
+    let ours = phase() == Some(Phase::Anonymous)
+        && crate::context::own_rights(None)
+        && anonymous_call(func).is_some();
+    // SAFETY: chaining to the previous hook with Postgres' own argument.
+    ours || unsafe { PREV_NEEDS_FMGR.is_some_and(|prev| prev(func)) }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn object_access(
+    access: pg_sys::ObjectAccessType::Type,
+    class_id: pg_sys::Oid,
+    object_id: pg_sys::Oid,
+    sub_id: c_int,
+    arg: *mut c_void,
+) {
+    if let Some(refusal) = object_refusal(access, class_id, object_id) {
+        refusal.raise();
+    }
+    // SAFETY: chaining to the previous hook with Postgres' own arguments.
+    unsafe {
+        if let Some(prev) = PREV_OBJECT_ACCESS {
+            prev(access, class_id, object_id, sub_id, arg);
+        }
+    }
+}
+
+fn object_refusal(access: pg_sys::ObjectAccessType::Type, class_id: pg_sys::Oid, object_id: pg_sys::Oid) -> Option<GuardError> {
+    use pg_sys::ObjectAccessType::*;
+    let interesting = matches!(access, OAT_FUNCTION_EXECUTE | OAT_POST_CREATE);
+    if !interesting {
+        return None;
+    }
+    let phase = phase()?;
+    if !crate::context::own_rights(identity::role()) {
+        return None;
+    }
+    match (access, phase) {
+        (OAT_FUNCTION_EXECUTE, Phase::Anonymous) => anonymous_call(object_id),
+        (OAT_FUNCTION_EXECUTE, Phase::Token) => token_call(object_id),
+        (OAT_POST_CREATE, Phase::Anonymous) => Some(refuse(
+            "creating objects is not allowed before jwt_guard.authenticate() in this session".into(),
+        )),
+        (OAT_POST_CREATE, Phase::Token) if class_id == LARGE_OBJECT_CLASS => Some(refuse(
+            "creating a large object is not allowed under a token identity (it would outlive it)".into(),
+        )),
+        _ => None,
+    }
+}
+
+/// What a built-in function is, for the rules above.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Builtin {
+    Immutable,
+    Harmless,
+    LargeObject,
+    SessionLock,
+    Other,
+}
+
+thread_local! {
+    /// Built-in functions never change, so their kind is kept for the life of the backend.
+    static BUILTINS: RefCell<HashMap<u32, Builtin>> = RefCell::new(HashMap::new());
+}
+
+fn builtin_kind(func: pg_sys::Oid) -> Option<Builtin> {
+    if u32::from(func) >= pg_sys::FirstNormalObjectId {
+        return None;
+    }
+    if let Some(kind) = BUILTINS.with_borrow(|m| m.get(&u32::from(func)).copied()) {
+        return Some(kind);
+    }
+    // SAFETY: syscache lookups of a function the executor is about to call.
+    let (namespace, volatility, name) = unsafe {
+        let name = pg_sys::get_func_name(func);
+        let name = name.as_ref().map(|n| CStr::from_ptr(n).to_string_lossy().into_owned());
+        (pg_sys::get_func_namespace(func), pg_sys::func_volatile(func), name.unwrap_or_default())
+    };
+    let kind = if namespace != pg_sys::Oid::from(pg_sys::PG_CATALOG_NAMESPACE) {
+        Builtin::Other
+    } else if name.starts_with("lo_") || name == "loread" || name == "lowrite" {
+        Builtin::LargeObject
+    } else if SESSION_LOCKS.contains(&name.as_str()) {
+        Builtin::SessionLock
+    } else if volatility as u8 == pg_sys::PROVOLATILE_IMMUTABLE {
+        Builtin::Immutable
+    } else if HARMLESS_BUILTINS.contains(&name.as_str()) {
+        Builtin::Harmless
+    } else {
+        Builtin::Other
+    };
+    BUILTINS.with_borrow_mut(|m| m.insert(u32::from(func), kind));
+    Some(kind)
+}
+
+fn anonymous_call(func: pg_sys::Oid) -> Option<GuardError> {
+    let allowed = match builtin_kind(func) {
+        Some(kind) => matches!(kind, Builtin::Immutable | Builtin::Harmless),
+        None => is_extension_function(func),
+    };
+    (!allowed).then(|| {
+        refuse(format!(
+            "calling {} is not allowed before jwt_guard.authenticate() in this session",
+            function_name(func)
+        ))
+    })
+}
+
+fn token_call(func: pg_sys::Oid) -> Option<GuardError> {
+    match builtin_kind(func)? {
+        Builtin::SessionLock => Some(refuse(format!(
+            "{} is not allowed under a token identity (a session-level lock outlives it; use the _xact_ variant)",
+            function_name(func)
+        ))),
+        Builtin::LargeObject if settings::enforce_permissions() && !token_grants_large_objects() => {
+            Some(GuardError::Denied(format!(
+                "the token does not grant large objects ({}): list \"{LARGE_OBJECT_ACTION}\" in its permissions",
+                function_name(func)
+            )))
+        }
+        _ => None,
+    }
+}
+
+fn token_grants_large_objects() -> bool {
+    identity::current()
+        .and_then(|i| i.permissions.as_ref().map(|p| p.can(LARGE_OBJECT_ACTION)))
+        .unwrap_or(false)
+}
+
+fn is_extension_function(func: pg_sys::Oid) -> bool {
+    // SAFETY: syscache lookups by OID and by name; a missing schema gives InvalidOid.
+    unsafe {
+        let namespace = pg_sys::get_func_namespace(func);
+        namespace != pg_sys::InvalidOid && namespace == pg_sys::get_namespace_oid(c"jwt_guard".as_ptr(), true)
+    }
+}
+
+fn function_name(func: pg_sys::Oid) -> String {
+    // SAFETY: syscache lookup; NULL when the function is gone.
+    let name: *mut c_char = unsafe { pg_sys::get_func_name(func) };
+    // SAFETY: NULL or a palloc'd C string.
+    let name = unsafe { name.as_ref().map(|n| CStr::from_ptr(n).to_string_lossy().into_owned()) };
+    format!("{}()", jwt_guard_core::error::printable(&name.unwrap_or_else(|| "?".into())))
+}

@@ -1,0 +1,63 @@
+//! Queries that must see the latest committed state, not the statement's or the transaction's
+//! snapshot: a key retired or a role changed after a REPEATABLE READ transaction began must
+//! count at its next `authenticate()`. Used only for the key store and catalog checks, which
+//! run as the bootstrap superuser (see `context::as_superuser`).
+
+use pgrx::pg_sys;
+use std::ffi::{CStr, CString};
+
+/// Runs `query` with text arguments under a fresh snapshot; every column comes back as text
+/// (NULL as None). Errors are raised by PostgreSQL and undo the SPI connection on abort.
+pub fn rows(query: &str, args: &[&str]) -> Vec<Vec<Option<String>>> {
+    let query = CString::new(query).expect("queries are constants");
+    let args: Vec<CString> = args.iter().map(|a| CString::new(*a).unwrap_or_default()).collect();
+    // SAFETY: a balanced SPI_connect/SPI_finish around one prepared, read-only execution; the
+    // snapshot is registered for as long as the execution uses it.
+    unsafe {
+        pg_sys::SPI_connect();
+        let mut types: Vec<pg_sys::Oid> = vec![pg_sys::TEXTOID; args.len()];
+        let plan = pg_sys::SPI_prepare(query.as_ptr(), args.len() as i32, types.as_mut_ptr());
+        let mut values: Vec<pg_sys::Datum> =
+            args.iter().map(|a| pg_sys::Datum::from(pg_sys::cstring_to_text(a.as_ptr()))).collect();
+        let nulls: Vec<std::ffi::c_char> = vec![b' ' as std::ffi::c_char; args.len()];
+        let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot());
+        pg_sys::SPI_execute_snapshot(
+            plan,
+            values.as_mut_ptr(),
+            nulls.as_ptr(),
+            snapshot,
+            std::ptr::null_mut(),
+            true,
+            false,
+            0,
+        );
+        pg_sys::UnregisterSnapshot(snapshot);
+        let out = collect();
+        pg_sys::SPI_finish();
+        out
+    }
+}
+
+/// The rows SPI just produced, copied out as text.
+unsafe fn collect() -> Vec<Vec<Option<String>>> {
+    // SAFETY: reads SPI's result globals right after an execution.
+    unsafe {
+        let table = pg_sys::SPI_tuptable;
+        if table.is_null() {
+            return Vec::new();
+        }
+        let desc = (*table).tupdesc;
+        let columns = (*desc).natts;
+        (0..pg_sys::SPI_processed as usize)
+            .map(|i| {
+                let tuple = *(*table).vals.add(i);
+                (1..=columns)
+                    .map(|c| {
+                        let value = pg_sys::SPI_getvalue(tuple, desc, c);
+                        value.as_ref().map(|v| CStr::from_ptr(v).to_string_lossy().into_owned())
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
