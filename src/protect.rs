@@ -9,7 +9,9 @@
 //! covers the whole tree below the table: the children present now, and (through an event
 //! trigger) every child created or attached later.
 //!
-//! The policy compares the column with the tenant exactly: the column's type without its
+//! The policy reads `(SELECT jwt_guard.tenant())`: an init plan, evaluated once per statement,
+//! that an index scan or run-time partition pruning uses like a constant, while the cached plan
+//! stays valid for every identity. It compares the column with the tenant exactly: the column's type without its
 //! modifier (`varchar(9)` would truncate, `numeric(6,0)` would round), and, unless the type is
 //! text or varchar under a deterministic collation, the column's text form as well (numeric
 //! `42.0`, a `char(n)` padded value or a case-insensitive collation would otherwise let one
@@ -45,9 +47,10 @@ BEGIN
     END IF;
     -- The cast to the column's type lets an index serve the policy; the text comparison makes
     -- the match exact where the type's own equality is looser than the tenant string.
-    tenant_expr := format('%I = (jwt_guard.tenant())::%s', tenant_column, col_type);
+    -- Each tenant() call is a sub-select, evaluated once per statement rather than per row.
+    tenant_expr := format('%I = (SELECT (jwt_guard.tenant())::%s)', tenant_column, col_type);
     IF NOT exact THEN
-        tenant_expr := tenant_expr || format(' AND (%I)::text COLLATE "C" = jwt_guard.tenant() COLLATE "C"', tenant_column);
+        tenant_expr := tenant_expr || format(' AND (%I)::text COLLATE "C" = (SELECT jwt_guard.tenant()) COLLATE "C"', tenant_column);
     END IF;
     -- Protecting again keeps the state recorded the first time.
     SELECT obj_description(p.oid, 'pg_policy') INTO state

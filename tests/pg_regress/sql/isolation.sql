@@ -51,6 +51,8 @@ GRANT SELECT ON tenant_varchar, tenant_char, tenant_numeric, parted, parted_acme
 CREATE FUNCTION public.spy(text) RETURNS boolean LANGUAGE sql AS 'SELECT true';
 SELECT jwt_guard.add_key('retire-open', 'HS256', :'key_retire_open');
 CREATE EXTENSION IF NOT EXISTS dblink;
+-- A domain whose CHECK reads the tenant: its expression is cached outside any plan.
+CREATE DOMAIN own_tenant AS text CHECK (VALUE = jwt_guard.tenant());
 
 \c - authenticator
 -- Before a token: what stays allowed.
@@ -168,6 +170,15 @@ SELECT count(*) AS numeric_rows FROM tenant_numeric;
 SELECT jwt_guard.authenticate(:'tok_042') ->> 'tenant_id' AS tenant;
 SELECT count(*) AS numeric_rows FROM tenant_numeric;
 COMMIT;
+-- The domain's CHECK sees each identity's own tenant, in one backend, across transactions.
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_acme') ->> 'tenant_id' AS tenant;
+SELECT 'acme'::own_tenant AS accepted;
+COMMIT;
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_globex') ->> 'tenant_id' AS tenant;
+SELECT 'acme'::own_tenant AS accepted;
+ROLLBACK;
 -- A number is not a tenant: 42 and "42" must not name the same rows.
 SELECT jwt_guard.authenticate(:'tok_tenant_number');
 -- Every partition and child is protected, including those that arrived later.
