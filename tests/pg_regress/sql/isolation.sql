@@ -87,6 +87,8 @@ SELECT pg_advisory_lock(1);
 SELECT lo_create(0);
 SELECT public.spy('x');
 SELECT pg_read_file('postgresql.conf');
+SELECT pg_terminate_backend(pg_backend_pid());
+SELECT pg_cancel_backend(pg_backend_pid());
 -- Planting: temporary objects shadowing application tables and built-in types.
 CREATE TEMP TABLE orders (id int, tenant_id text, item text);
 CREATE TEMP VIEW orders AS SELECT 1 AS id;
