@@ -38,10 +38,20 @@ ensure_python() {
     fi
 }
 
+# The pooled neighbour suite drives node-postgres too (it installs the npm package pg itself).
+ensure_node() {
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        log "installing nodejs and npm (Debian)"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+    fi
+}
+
 ensure_deps() {
     ensure_apt
     ensure_rust_tools
     ensure_python
+    ensure_node
 }
 
 install_extension() {

@@ -204,6 +204,11 @@ pub fn clear() -> Result<(), GuardError> {
     Ok(())
 }
 
+extern "C-unwind" {
+    /// From commands/sequence.h (not in pgrx's bindings): what DISCARD SEQUENCES runs.
+    fn ResetSequenceCaches();
+}
+
 /// At COMMIT Postgres keeps the user id we set, so we restore it; at ABORT Postgres already
 /// restored it. Either way the carrier setting is undone by Postgres.
 #[pgrx::pg_guard]
@@ -218,6 +223,12 @@ unsafe extern "C-unwind" fn on_xact_event(event: pg_sys::XactEvent::Type, _arg: 
         XACT_EVENT_COMMIT | XACT_EVENT_PARALLEL_COMMIT | XACT_EVENT_PREPARE
     );
     let aborted = matches!(event, XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT);
+    // Sequence state (currval, lastval) would show the next client of a pooled backend what this
+    // one drew: a locked session forgets it with the transaction.
+    if (ended || aborted) && (BASE_USER.get().is_some() || crate::lockdown::login_role_cached()) {
+        // SAFETY: frees the backend's sequence cache; no catalog access, cannot fail.
+        unsafe { ResetSequenceCaches() };
+    }
     if ended {
         if let Some(base) = BASE_USER.take() {
             context::switch_to(base);

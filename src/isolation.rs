@@ -10,10 +10,11 @@
 //!   are the one kind of object allowed), no DDL on other objects, no session-level setting
 //!   outside the client settings, no large-object creation, no session advisory locks.
 //!
-//! Four places enforce it: the ProcessUtility hook (statements), the ExecutorCheckPerms hook
+//! These places enforce it: the ProcessUtility hook (statements), the ExecutorCheckPerms hook
 //! (tables, see guardrails.rs), the object access hook (function calls, including fast-path
-//! calls, and object creation), and a pre-commit check of every setting (settings changed by
-//! any route: SET, set_config, PL/pgSQL, UPDATE pg_settings).
+//! calls, and object creation), the ExecutorStart hook (named prepared statements), and a
+//! pre-commit check of every setting (settings changed by any route: SET, set_config,
+//! PL/pgSQL, UPDATE pg_settings).
 
 use crate::errors::GuardError;
 use crate::{identity, lockdown, settings};
@@ -22,15 +23,17 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_void, CStr};
 
-/// Settings a client may change for the session in a locked session. Each only shapes how
-/// values are sent and shown, and pgbouncer sets the ones it tracks again for every client:
-/// application_name (a label), client_encoding, DateStyle, IntervalStyle, TimeZone (text forms
-/// of values), standard_conforming_strings (literal syntax), extra_float_digits (float output).
-pub const CLIENT_SETTINGS: [&str; 7] = [
+/// Settings a client may change for the session in a locked session. The first five are the
+/// ones every pgbouncer tracks and sets again for each client: application_name (a label),
+/// client_encoding, DateStyle, TimeZone (text forms of values), standard_conforming_strings
+/// (literal syntax). extra_float_digits is not tracked, so only values of 1 or more pass the
+/// commit check: they all give exact float output, as the default does. IntervalStyle is not
+/// tracked by every pgbouncer, and another style would change how the next client reads
+/// intervals, so it is not listed.
+pub const CLIENT_SETTINGS: [&str; 6] = [
     "application_name",
     "client_encoding",
     "DateStyle",
-    "IntervalStyle",
     "TimeZone",
     "standard_conforming_strings",
     "extra_float_digits",
@@ -103,6 +106,13 @@ pub unsafe fn utility_refusal(
         return None;
     }
     let phase = phase()?;
+    if let Some(refusal) = portal_refusal() {
+        return Some(refusal);
+    }
+    // SAFETY: node is the statement's valid parse tree.
+    if let Some(refusal) = unsafe { execute_refusal(node) } {
+        return Some(refusal);
+    }
     // SAFETY: node is the statement's valid parse tree.
     let verdict = unsafe {
         match phase {
@@ -118,6 +128,19 @@ pub unsafe fn utility_refusal(
             Phase::Token => format!("{tag} is not allowed under a token identity{what}"),
         })
     })
+}
+
+/// SQL `EXECUTE` of a named statement follows the same rule as the protocol's.
+unsafe fn execute_refusal(node: *mut pg_sys::Node) -> Option<GuardError> {
+    // SAFETY: the cast follows the tag check; the name is a C string.
+    unsafe {
+        if (*node).type_ != pg_sys::NodeTag::T_ExecuteStmt {
+            return None;
+        }
+        let name = (*(node as *mut pg_sys::ExecuteStmt)).name;
+        let name = name.as_ref().map(|n| CStr::from_ptr(n).to_string_lossy().into_owned())?;
+        statement_name_refusal(&name)
+    }
 }
 
 unsafe fn command_tag(node: *mut pg_sys::Node) -> String {
@@ -275,13 +298,76 @@ unsafe fn session_level_change() -> Option<String> {
                 continue;
             }
             let name = CStr::from_ptr((*gen).name).to_string_lossy();
-            if is_client_setting(&name) || TRANSACTION_SETTINGS.iter().any(|s| s.eq_ignore_ascii_case(&name)) {
+            if name.eq_ignore_ascii_case("extra_float_digits") {
+                if exact_float_output() {
+                    continue;
+                }
+            } else if is_client_setting(&name) || TRANSACTION_SETTINGS.iter().any(|s| s.eq_ignore_ascii_case(&name)) {
                 continue;
             }
             return Some(name.into_owned());
         }
     }
     None
+}
+
+/// extra_float_digits of 1 or more: exact output, the same as the default.
+unsafe fn exact_float_output() -> bool {
+    // SAFETY: reads the current value of a built-in setting; NULL only for an unknown name.
+    let value = unsafe { pg_sys::GetConfigOption(c"extra_float_digits".as_ptr(), true, false) };
+    // SAFETY: NULL or a NUL-terminated string owned by the GUC machinery.
+    let text = unsafe { value.as_ref().map(|v| CStr::from_ptr(v).to_string_lossy().into_owned()) };
+    text.and_then(|t| t.trim().parse::<i32>().ok()).is_some_and(|v| v >= 1)
+}
+
+/// A named prepared statement lives on the backend, so behind a pooler that does not keep
+/// clients' statements apart one client could replace the statement another will run. A locked
+/// session runs only names the pooler made (`pg_jwt_guard.statement_prefixes`).
+fn statement_name_refusal(name: &str) -> Option<GuardError> {
+    let prefixes = settings::statement_prefixes();
+    let allowed = prefixes.iter().any(|p| p == "*" || name.starts_with(p.as_str()));
+    (!allowed).then(|| {
+        refuse(format!(
+            "the named prepared statement \"{}\" may not run in this session: use unnamed statements, or a pooler that keeps clients' statements apart (see pg_jwt_guard.statement_prefixes)",
+            jwt_guard_core::error::printable(name)
+        ))
+    })
+}
+
+/// Refusal for the portal running now, when it runs a named prepared statement.
+fn portal_refusal() -> Option<GuardError> {
+    phase()?;
+    if !crate::context::own_rights(identity::role()) {
+        return None;
+    }
+    // SAFETY: ActivePortal is NULL or the portal being run; its name is NULL or a C string.
+    let name = unsafe {
+        let portal = pg_sys::ActivePortal;
+        if portal.is_null() || (*portal).prepStmtName.is_null() {
+            return None;
+        }
+        CStr::from_ptr((*portal).prepStmtName).to_string_lossy().into_owned()
+    };
+    if name.is_empty() {
+        return None;
+    }
+    statement_name_refusal(&name)
+}
+
+static mut PREV_EXECUTOR_START: pg_sys::ExecutorStart_hook_type = None;
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags: c_int) {
+    if let Some(refusal) = portal_refusal() {
+        refusal.raise();
+    }
+    // SAFETY: chaining to the previous hook or the standard implementation, as Postgres expects.
+    unsafe {
+        match PREV_EXECUTOR_START {
+            Some(prev) => prev(query, eflags),
+            None => pg_sys::standard_ExecutorStart(query, eflags),
+        }
+    }
 }
 
 static mut PREV_OBJECT_ACCESS: pg_sys::object_access_hook_type = None;
@@ -295,6 +381,8 @@ pub fn install() {
         pg_sys::object_access_hook = Some(object_access);
         PREV_NEEDS_FMGR = pg_sys::needs_fmgr_hook;
         pg_sys::needs_fmgr_hook = Some(needs_fmgr);
+        PREV_EXECUTOR_START = pg_sys::ExecutorStart_hook;
+        pg_sys::ExecutorStart_hook = Some(executor_start);
     }
 }
 

@@ -84,6 +84,12 @@ pub fn session_is_login_role() -> bool {
     answer
 }
 
+/// The last answer of `session_is_login_role`, without looking anything up (for callbacks that
+/// may not touch the catalogs).
+pub fn login_role_cached() -> bool {
+    LOGIN_ROLE.get().is_some_and(|(_, _, answer)| answer)
+}
+
 fn lookup_login_role() -> bool {
     let listed = settings::login_roles();
     // SAFETY: only client backends have a session user; the name lookup tolerates a missing role.

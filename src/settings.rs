@@ -36,6 +36,7 @@ pub static PERMISSIONS_CLAIM: GucSetting<Option<CString>> = GucSetting::<Option<
 pub static ENFORCE_PERMISSIONS: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static TOKEN_CACHE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(1000);
 pub static LOGIN_ROLES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static STATEMENT_PREFIXES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"PGBOUNCER_"));
 
 fn text(setting: &GucSetting<Option<CString>>) -> String {
     setting
@@ -159,6 +160,11 @@ pub fn login_roles_generation() -> u64 {
 
 unsafe extern "C-unwind" fn assign_login_roles(_newval: *const c_char, _extra: *mut c_void) {
     LOGIN_ROLES_GENERATION.set(LOGIN_ROLES_GENERATION.get().wrapping_add(1));
+}
+
+/// Name prefixes of named prepared statements a locked session may run; `*` allows any name.
+pub fn statement_prefixes() -> Vec<String> {
+    split_list(&text(&STATEMENT_PREFIXES))
 }
 
 pub fn token_cache_size() -> usize {
@@ -345,6 +351,14 @@ pub fn define() {
             None,
         );
     }
+    GucRegistry::define_string_guc(
+        c"pg_jwt_guard.statement_prefixes",
+        c"Name prefixes of named prepared statements that locked sessions may run; * allows any name.",
+        c"A pooler that does not keep clients' statements apart lets one client run another's: the default allows only pgbouncer's own names.",
+        &STATEMENT_PREFIXES,
+        GucContext::Suset,
+        flags,
+    );
     GucRegistry::define_string_guc(
         c"pg_jwt_guard.permissions_claim",
         c"Claim listing the table commands and named actions a token grants.",

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Runs the pg_regress suites against a throw-away PostgreSQL 15 with pg_jwt_guard preloaded,
-then the scenario checks that need more than one psql session, and prints one closing line:
+then the scenario checks that need more than one psql session, then the pooled hostile-neighbour
+suite (tests/tools/neighbours.py), and prints one closing line:
 `N passed, N failed` (core test counts passed in by scripts/test.sh are added in).
 
 Keys and tokens are minted fresh by tests/tools/fixtures.py (PyJWT) and handed to psql as
@@ -20,6 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "tools"))
 import fixtures  # noqa: E402
 import scenarios  # noqa: E402
+import neighbours  # noqa: E402
 
 PGBIN = "/usr/lib/postgresql/15/bin"
 PGXS = subprocess.run([f"{PGBIN}/pg_config", "--pgxs"], capture_output=True, text=True).stdout.strip()
@@ -84,7 +86,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--core-passed", type=int, default=0)
     ap.add_argument("--core-failed", type=int, default=0)
-    ap.add_argument("--only", choices=["regress", "scenarios"], default=None)
+    ap.add_argument("--only", choices=["regress", "scenarios", "neighbours"], default=None)
     args = ap.parse_args()
 
     env = {k: v for k, v in os.environ.items() if k != "RUST_BACKTRACE"}
@@ -99,6 +101,10 @@ def main():
     if args.only in (None, "scenarios"):
         p, f = scenarios.run_all(env, minters)
         print(f"scenarios: {p} passed, {f} failed")
+        passed, failed = passed + p, failed + f
+    if args.only in (None, "neighbours"):
+        p, f = neighbours.run_all(env, minters)
+        print(f"neighbours: {p} passed, {f} failed")
         passed, failed = passed + p, failed + f
     print(f"{passed} passed, {failed} failed")
     return 0 if failed == 0 else 1

@@ -51,6 +51,8 @@ GRANT SELECT ON tenant_varchar, tenant_char, tenant_numeric, parted, parted_acme
 CREATE FUNCTION public.spy(text) RETURNS boolean LANGUAGE sql AS 'SELECT true';
 SELECT jwt_guard.add_key('retire-open', 'HS256', :'key_retire_open');
 CREATE EXTENSION IF NOT EXISTS dblink;
+CREATE SEQUENCE t.seq;
+GRANT USAGE ON SEQUENCE t.seq TO app_user;
 -- A domain whose CHECK reads the tenant: its expression is cached outside any plan.
 CREATE DOMAIN own_tenant AS text CHECK (VALUE = jwt_guard.tenant());
 
@@ -108,6 +110,9 @@ SET search_path = pg_temp, public;
 SET default_transaction_read_only = on;
 SET row_security = off;
 SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY;
+SET IntervalStyle = 'sql_standard';
+SET extra_float_digits = -15;
+SELECT current_setting('extra_float_digits') AS extra_float_digits;
 SELECT set_config('search_path', 'pg_temp, public', false);
 BEGIN;
 SELECT set_config('statement_timeout', '1ms', false);
@@ -150,6 +155,17 @@ SELECT t.try('NOTIFY channel');
 SELECT t.try('SET application_name = ''token-client''');
 SELECT count(*) AS own_rows FROM orders;
 COMMIT;
+-- Sequence state is forgotten with the transaction: the next client cannot read what was drawn.
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_acme') ->> 'sub' AS sub;
+SELECT t.try('SELECT nextval(''t.seq'') > 0');
+SELECT currval('t.seq') > 0 AS currval_in_own_transaction;
+COMMIT;
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_globex') ->> 'sub' AS sub;
+SELECT t.try('SELECT currval(''t.seq'')');
+SELECT t.try('SELECT lastval()');
+ROLLBACK;
 -- A session-level setting changed by a function under a token is refused at COMMIT.
 BEGIN;
 SELECT jwt_guard.authenticate(:'tok_acme') ->> 'sub' AS sub;

@@ -99,7 +99,16 @@ SELECT current_user, t.try('SELECT count(*) FROM orders') AS read_orders;
 ROLLBACK;
 -- P15: a generic plan prepared under tenant A, executed under tenant B (same role). A locked
 -- session may not PREPARE (a prepared statement outlives the transaction), so the plan cache
--- is exercised from the unlisted login role.
+-- is exercised from the unlisted login role. Under a token, a named statement runs only if its
+-- name is one a pooler made (pg_jwt_guard.statement_prefixes, default PGBOUNCER_).
+\c - tester
+PREPARE named AS SELECT count(*) FROM orders;
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_acme') ->> 'tenant_id' AS tenant;
+EXECUTE named;
+ROLLBACK;
+\c - postgres
+ALTER ROLE tester SET pg_jwt_guard.statement_prefixes = '*';
 \c - tester
 SET plan_cache_mode = force_generic_plan;
 PREPARE q AS SELECT tenant_id, count(*) FROM orders GROUP BY 1;
@@ -141,6 +150,8 @@ COMMIT;
 SELECT t.try('EXECUTE q3');
 DEALLOCATE ALL;
 RESET plan_cache_mode;
+\c - postgres
+ALTER ROLE tester RESET pg_jwt_guard.statement_prefixes;
 \c - authenticator
 -- ALTER ROLE ... SET role is not applied at login: the session starts as the login role.
 \c - postgres
