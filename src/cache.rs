@@ -105,8 +105,16 @@ impl<V: Clone> GenerationMap<V> {
     }
 }
 
-pub fn token_key(token: &str) -> [u8; 32] {
-    let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+/// The cache key of a token and the role asked for (a token may serve several roles).
+pub fn token_key(token: &str, requested_role: Option<&str>) -> [u8; 32] {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(token.as_bytes());
+    if let Some(role) = requested_role {
+        // A token never contains NUL, so the separator cannot be forged.
+        ctx.update(b"\0");
+        ctx.update(role.as_bytes());
+    }
+    let digest = ctx.finish();
     let mut key = [0u8; 32];
     key.copy_from_slice(digest.as_ref());
     key

@@ -20,7 +20,7 @@ fn now() -> i64 {
 
 /// Every check a token must pass, without changing anything. A token verified before is
 /// taken from the cache when nothing it depends on has changed.
-fn check(token: Option<&str>) -> Result<(Rc<Verified>, bool), GuardError> {
+fn check(token: Option<&str>, requested_role: Option<&str>) -> Result<(Rc<Verified>, bool), GuardError> {
     preload::require()?;
     let token = token.ok_or(GuardError::Token(Rejection::Null))?;
     // Take in what other sessions committed (a retired key, a changed role) before any cache
@@ -30,7 +30,7 @@ fn check(token: Option<&str>) -> Result<(Rc<Verified>, bool), GuardError> {
     let snapshot = settings::snapshot()?;
     let (policy, allowed, default_role) = (&snapshot.policy, &snapshot.allowed, &snapshot.default_role);
     let now = now();
-    let key = cache::token_key(token);
+    let key = cache::token_key(token, requested_role);
     if let Some(hit) = cache::lookup(&key, &snapshot, now) {
         return Ok((hit, true));
     }
@@ -38,7 +38,12 @@ fn check(token: Option<&str>) -> Result<(Rc<Verified>, bool), GuardError> {
     let parsed = token::parse(token, policy.max_token_bytes)?;
     let verifying_key = keystore::find(parsed.kid.as_deref(), parsed.alg)?;
     let identity = token::verify(&parsed, &verifying_key, policy, now)?;
-    let role = roles::choose(identity.role_claim.as_deref(), default_role.as_deref(), allowed)?;
+    let role = roles::choose(
+        identity.role_claim.as_ref(),
+        requested_role,
+        default_role.as_deref(),
+        allowed,
+    )?;
     let oid = role_checks::resolve(&role)?;
     let serialized =
         serde_json::to_string(&identity).map_err(|_| GuardError::Setting("identity could not be serialized".into()))?;
@@ -80,10 +85,11 @@ fn audit(identity: &Identity, role: &str, from_cache: bool) {
     }
 }
 
-/// Verifies the token, becomes its role and binds its claims to this transaction.
+/// Verifies the token, becomes its role and binds its claims to this transaction. With
+/// `role`, that role must be one the token's role claim lists.
 #[pg_extern(volatile, parallel_unsafe)]
-fn authenticate(token: Option<&str>) -> PreparedJsonb {
-    let result = context::refuse_unsafe("authenticate()").and_then(|_| check(token));
+fn authenticate(token: Option<&str>, role: default!(Option<&str>, "NULL")) -> PreparedJsonb {
+    let result = context::refuse_unsafe("authenticate()").and_then(|_| check(token, role));
     let (verified, from_cache) = result.or_raise();
     identity::apply(verified.identity.clone(), &verified.serialized, verified.role_oid).or_raise();
     audit(&verified.identity, &verified.role, from_cache);
@@ -92,8 +98,8 @@ fn authenticate(token: Option<&str>) -> PreparedJsonb {
 
 /// The same checks as authenticate(), with no switch and no state change.
 #[pg_extern(volatile, parallel_unsafe)]
-fn verify(token: Option<&str>) -> PreparedJsonb {
-    check(token).or_raise().0.claims.clone()
+fn verify(token: Option<&str>, role: default!(Option<&str>, "NULL")) -> PreparedJsonb {
+    check(token, role).or_raise().0.claims.clone()
 }
 
 /// Drops the identity now: claims cleared, back to the user the transaction started as.

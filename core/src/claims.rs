@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 pub struct Identity {
     pub claims: Map<String, Value>,
     /// The role claim as found (None when absent); the extension applies the default role.
-    pub role_claim: Option<String>,
+    pub role_claim: Option<RoleClaim>,
     pub sub: Option<String>,
     pub tenant: Option<String>,
     pub scopes: Vec<String>,
@@ -23,6 +23,42 @@ pub struct Identity {
     pub exp: i64,
     /// The permissions claim, parsed; None when the token has no such claim.
     pub permissions: Option<Permissions>,
+}
+
+/// A role claim: one role name, or a list of them (Keycloak `realm_access.roles`, Cognito
+/// `cognito:groups`, Okta `groups`, Entra `roles`) in the token's order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RoleClaim {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl RoleClaim {
+    /// The role when the claim is a single string.
+    pub fn single(&self) -> Option<&str> {
+        match self {
+            RoleClaim::One(r) => Some(r),
+            RoleClaim::Many(_) => None,
+        }
+    }
+
+    /// Every role the claim names, in the token's order.
+    pub fn names(&self) -> Vec<&str> {
+        match self {
+            RoleClaim::One(r) => vec![r.as_str()],
+            RoleClaim::Many(rs) => rs.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+impl From<RoleClaim> for Value {
+    fn from(r: RoleClaim) -> Value {
+        match r {
+            RoleClaim::One(s) => Value::String(s),
+            RoleClaim::Many(v) => Value::Array(v.into_iter().map(Value::String).collect()),
+        }
+    }
 }
 
 impl Identity {
@@ -89,11 +125,7 @@ pub fn check(
     let exp = check_times(&claims, policy, now)?;
     check_issuer(&claims, key_issuer, policy)?;
     check_audience(&claims, policy)?;
-    let role_claim = match lookup(&claims, &policy.role_claim) {
-        None => None,
-        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-        Some(_) => return Err(Rejection::BadClaimType(policy.role_claim.clone())),
-    };
+    let role_claim = role_claim(&claims, &policy.role_claim)?;
     let sub = optional_string(&claims, "sub")?;
     let jti = optional_string(&claims, "jti")?;
     let tenant = match lookup(&claims, &policy.tenant_claim) {
@@ -118,6 +150,21 @@ pub fn check(
         exp,
         permissions,
     })
+}
+
+/// The role claim: a non-empty string, or a non-empty array of non-empty strings.
+fn role_claim(claims: &Map<String, Value>, name: &str) -> Result<Option<RoleClaim>, Rejection> {
+    let bad = || Rejection::BadClaimType(name.to_owned());
+    match lookup(claims, name) {
+        None => Ok(None),
+        Some(Value::String(s)) if !s.is_empty() => Ok(Some(RoleClaim::One(s.clone()))),
+        Some(Value::Array(items)) if !items.is_empty() => items
+            .iter()
+            .map(|v| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned).ok_or_else(bad))
+            .collect::<Result<Vec<_>, _>>()
+            .map(|v| Some(RoleClaim::Many(v))),
+        Some(_) => Err(bad()),
+    }
 }
 
 fn optional_string(claims: &Map<String, Value>, name: &str) -> Result<Option<String>, Rejection> {
@@ -220,7 +267,15 @@ fn check_issuer(claims: &Map<String, Value>, key_issuer: Option<&str>, policy: &
     if key_ok && list_ok {
         Ok(())
     } else {
-        Err(Rejection::IssuerNotAccepted)
+        // Issuers and audiences are public names, not secrets: say what came and what would do.
+        let accepted = match key_issuer {
+            Some(k) => vec![k.to_owned()],
+            None => policy.issuers.clone(),
+        };
+        Err(Rejection::IssuerNotAccepted {
+            token: iss.to_owned(),
+            accepted,
+        })
     }
 }
 
@@ -245,7 +300,10 @@ fn check_audience(claims: &Map<String, Value>, policy: &Policy) -> Result<(), Re
     if values.iter().any(|v| policy.audience.iter().any(|a| a == v)) {
         Ok(())
     } else {
-        Err(Rejection::AudienceNotAccepted)
+        Err(Rejection::AudienceNotAccepted {
+            token: values.iter().map(|v| (*v).to_owned()).collect(),
+            accepted: policy.audience.clone(),
+        })
     }
 }
 

@@ -31,11 +31,23 @@ pub enum Rejection {
     IssuedInFuture { iat: i64 },
     LifetimeTooLong { seconds: i64, max: u64 },
     NoIssuerConfigured,
-    IssuerNotAccepted,
-    AudienceNotAccepted,
+    IssuerNotAccepted { token: String, accepted: Vec<String> },
+    AudienceNotAccepted { token: Vec<String>, accepted: Vec<String> },
     AudienceUnexpected,
     NulInString,
     BadPermission(String),
+}
+
+/// Up to eight values, each printable and quoted, for a message.
+fn quoted_list(values: &[String]) -> String {
+    if values.is_empty() {
+        return "none".into();
+    }
+    let mut out: Vec<String> = values.iter().take(8).map(|v| format!("\"{}\"", printable(v))).collect();
+    if values.len() > 8 {
+        out.push(format!("and {} more", values.len() - 8));
+    }
+    out.join(", ")
 }
 
 impl fmt::Display for Rejection {
@@ -84,8 +96,18 @@ impl fmt::Display for Rejection {
                 f,
                 "no issuer is configured: set pg_jwt_guard.issuers or register the key with an issuer"
             ),
-            IssuerNotAccepted => write!(f, "issuer (iss) is not accepted for this key"),
-            AudienceNotAccepted => write!(f, "audience (aud) does not include pg_jwt_guard.audience"),
+            IssuerNotAccepted { token, accepted } => write!(
+                f,
+                "issuer (iss) \"{}\" is not accepted for this key (accepted: {})",
+                printable(token),
+                quoted_list(accepted)
+            ),
+            AudienceNotAccepted { token, accepted } => write!(
+                f,
+                "audience (aud) {} does not include pg_jwt_guard.audience (accepted: {})",
+                quoted_list(token),
+                quoted_list(accepted)
+            ),
             AudienceUnexpected => write!(f, "token has an audience (aud) but pg_jwt_guard.audience is not set"),
             NulInString => write!(f, "token contains a NUL character in a string"),
             BadPermission(why) => f.write_str(why),

@@ -75,7 +75,8 @@ pub fn parse_alg(name: &str) -> Option<Algorithm> {
         "PS512" => Algorithm::PS512,
         "ES256" => Algorithm::ES256,
         "ES384" => Algorithm::ES384,
-        "EdDSA" => Algorithm::EdDSA,
+        // RFC 9864 names the Ed25519 instance of EdDSA "Ed25519"; both verify the same way.
+        "EdDSA" | "Ed25519" => Algorithm::EdDSA,
         _ => return None,
     })
 }
@@ -100,9 +101,14 @@ pub fn alg_name(alg: Algorithm) -> &'static str {
 }
 
 fn require_alg(name: &str) -> Result<Algorithm, KeyError> {
+    if name == "ES512" {
+        return Err(KeyError::new(
+            "ES512 (ECDSA on P-521) is not supported: the ring crypto library used for verification cannot verify it",
+        ));
+    }
     parse_alg(name).ok_or_else(|| {
         KeyError::new(format!(
-            "unsupported algorithm \"{}\": use HS256/384/512, RS256/384/512, PS256/384/512, ES256, ES384 or EdDSA",
+            "unsupported algorithm \"{}\": use HS256/384/512, RS256/384/512, PS256/384/512, ES256, ES384, EdDSA or Ed25519",
             crate::error::printable(name)
         ))
     })

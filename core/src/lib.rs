@@ -13,7 +13,7 @@ pub mod provider;
 pub mod roles;
 pub mod token;
 
-pub use claims::Identity;
+pub use claims::{Identity, RoleClaim};
 pub use error::{KeyError, Rejection};
 pub use keys::VerifyingKey;
 pub use policy::Policy;

@@ -4,8 +4,12 @@
 //!   `<command>:<table>` or `<command>:<table>(<column>, ...)`
 //!   command = select | insert | update | delete | truncate
 //!   table   = `schema.table`, or a bare `table` meaning `public.table`
-//! An entry that starts with a command and a colon must parse, or the token is refused.
-//! Every other string is a named action, matched exactly by `can()` and `require()`.
+//!   names   = plain identifiers as stored in the catalog (`A-Z a-z 0-9 _ $`, not starting with a
+//!             digit or `$`), or double-quoted (`"order-items"`, `""` for a quote)
+//!   columns are not allowed for delete and truncate.
+//! An entry that parses completely is a table grant. Every other string is a named action,
+//! matched exactly by `can()` and `require()`: Auth0-style `delete:order-items` or
+//! `update:orders:status` are actions, never table grants, and never refuse the token.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -66,20 +70,12 @@ pub struct Permissions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PermissionError {
     NotArray,
-    Malformed(String),
 }
 
 impl fmt::Display for PermissionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PermissionError::NotArray => f.write_str("the permissions claim is not an array of strings"),
-            PermissionError::Malformed(entry) => {
-                write!(
-                    f,
-                    "permissions entry \"{}\" does not parse",
-                    crate::error::printable(entry)
-                )
-            }
         }
     }
 }
@@ -98,10 +94,8 @@ impl Permissions {
         let mut out = Permissions::default();
         for entry in entries {
             let text = entry.as_str().ok_or(PermissionError::NotArray)?;
-            match table_command(text) {
-                Some((command, rest)) => out
-                    .tables
-                    .push(parse_table(command, rest).ok_or_else(|| PermissionError::Malformed(text.to_owned()))?),
+            match table_command(text).and_then(|(command, rest)| parse_table(command, rest)) {
+                Some(grant) => out.tables.push(grant),
                 None => out.actions.push(text.to_owned()),
             }
         }
@@ -148,38 +142,75 @@ fn table_command(entry: &str) -> Option<(Command, &str)> {
 }
 
 fn parse_table(command: Command, rest: &str) -> Option<TableGrant> {
-    let (name, columns) = match rest.split_once('(') {
-        None => (rest, None),
-        Some((name, cols)) => {
-            let cols = cols.strip_suffix(')')?;
-            let list: Vec<String> = cols.split(',').map(|c| c.trim().to_owned()).collect();
-            if list.iter().any(|c| !is_identifier(c)) || command == Command::Delete || command == Command::Truncate {
-                return None;
-            }
-            (name, Some(list))
+    let (first, rest) = identifier(rest)?;
+    let (schema, table, rest) = match rest.strip_prefix('.') {
+        Some(after) => {
+            let (table, rest) = identifier(after)?;
+            (first, table, rest)
         }
+        None => ("public".to_owned(), first, rest),
     };
-    let (schema, table) = match name.split_once('.') {
-        Some((s, t)) => (s, t),
-        None => ("public", name),
+    let columns = match rest {
+        "" => None,
+        _ if matches!(command, Command::Delete | Command::Truncate) => return None,
+        _ => Some(column_list(rest)?),
     };
-    if !is_identifier(schema) || !is_identifier(table) {
-        return None;
-    }
     Some(TableGrant {
         command,
-        schema: schema.to_owned(),
-        table: table.to_owned(),
+        schema,
+        table,
         columns,
     })
 }
 
-/// A plain SQL identifier as stored in the catalog: letters, digits, `_` and `$`, not starting
-/// with a digit or `$`, at most 63 bytes. Quoted identifiers are not part of the grammar.
-fn is_identifier(s: &str) -> bool {
-    let mut bytes = s.bytes();
-    let first_ok = bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
-    first_ok && s.len() <= 63 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$')
+/// `(a, "b c")` and nothing after it.
+fn column_list(text: &str) -> Option<Vec<String>> {
+    let mut rest = text.strip_prefix('(')?;
+    let mut out = Vec::new();
+    loop {
+        let (name, after) = identifier(rest.trim_start())?;
+        out.push(name);
+        let after = after.trim_start();
+        if let Some(r) = after.strip_prefix(',') {
+            rest = r;
+        } else {
+            return (after == ")").then_some(out);
+        }
+    }
+}
+
+/// One identifier at the start of `text`: plain (as stored in the catalog: letters, digits,
+/// `_` and `$`, not starting with a digit or `$`) or double-quoted; at most 63 bytes.
+fn identifier(text: &str) -> Option<(String, &str)> {
+    let (name, rest) = match text.strip_prefix('"') {
+        Some(quoted) => {
+            let mut name = String::new();
+            let mut chars = quoted.char_indices();
+            loop {
+                let (i, c) = chars.next()?;
+                if c != '"' {
+                    name.push(c);
+                } else if quoted[i + 1..].starts_with('"') {
+                    name.push('"');
+                    chars.next();
+                } else {
+                    break (name, &quoted[i + 1..]);
+                }
+            }
+        }
+        None => {
+            let end = text
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '$'))
+                .unwrap_or(text.len());
+            let name = &text[..end];
+            let first_ok = name.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
+            if !first_ok {
+                return None;
+            }
+            (name.to_owned(), &text[end..])
+        }
+    };
+    (!name.is_empty() && name.len() <= 63 && !name.contains('\0')).then_some((name, rest))
 }
 
 #[cfg(test)]
@@ -222,8 +253,8 @@ mod tests {
     }
 
     #[test]
-    fn malformed_table_entries_refuse_the_token() {
-        for bad in [
+    fn entries_that_do_not_parse_are_named_actions() {
+        for entry in [
             "select:",
             "select:.orders",
             "select:a.b.c",
@@ -234,18 +265,33 @@ mod tests {
             "select:orders;drop",
             "delete:orders(a)",
             "truncate:orders(a)",
-            "select:\"Orders\"",
             "update:orders(a b)",
             "select:1orders",
+            "delete:order-items",
+            "update:orders:status",
+            "read:messages",
         ] {
-            assert_eq!(
-                parse(json!([bad])),
-                Err(PermissionError::Malformed(bad.to_owned())),
-                "{bad}"
-            );
+            let p = parse(json!([entry])).unwrap();
+            assert!(p.tables.is_empty(), "{entry}");
+            assert!(p.can(entry), "{entry}");
         }
         assert_eq!(parse(json!("select:orders")), Err(PermissionError::NotArray));
         assert_eq!(parse(json!([1])), Err(PermissionError::NotArray));
+    }
+
+    #[test]
+    fn quoted_names_express_any_table_or_column() {
+        let p = parse(json!([
+            "delete:\"order-items\"",
+            "select:\"My Schema\".\"Orders\"",
+            "update:\"a\"\"b\"(\"total-amount\", note)"
+        ]))
+        .unwrap();
+        assert_eq!(p.tables.len(), 3);
+        assert_eq!(p.allows(Command::Delete, "public", "order-items", &[]), Ok(()));
+        assert_eq!(p.allows(Command::Select, "My Schema", "Orders", &[]), Ok(()));
+        assert_eq!(p.allows(Command::Update, "public", "a\"b", &["total-amount", "note"]), Ok(()));
+        assert!(p.actions.is_empty());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Role-claim rules that need no catalog: syntax, reserved names and the allow-list.
 //! The extension adds the catalog checks (attributes, memberships, ownership).
 
+use crate::claims::RoleClaim;
 use crate::error::printable;
 use std::fmt;
 
@@ -10,6 +11,12 @@ pub enum RoleRefusal {
     BadName(String),
     Reserved(String),
     NotAllowed(String),
+    /// The allow-list is empty: no token can assume any role.
+    EmptyAllowList,
+    /// `authenticate(token, role)` asked for a role the token's claim does not list.
+    NotClaimed(String),
+    /// A role-list claim of which no entry is on the allow-list.
+    NoneAllowed(Vec<String>),
 }
 
 impl fmt::Display for RoleRefusal {
@@ -25,6 +32,15 @@ impl fmt::Display for RoleRefusal {
             RoleRefusal::NotAllowed(r) => {
                 write!(f, "role \"{}\" is not in pg_jwt_guard.allowed_roles", printable(r))
             }
+            RoleRefusal::EmptyAllowList => write!(f, "pg_jwt_guard.allowed_roles is empty: no token may assume a role"),
+            RoleRefusal::NotClaimed(r) => {
+                write!(f, "role \"{}\" is not in the token's role claim", printable(r))
+            }
+            RoleRefusal::NoneAllowed(rs) => write!(
+                f,
+                "none of the token's roles ({}) is in pg_jwt_guard.allowed_roles",
+                shown(rs)
+            ),
         }
     }
 }
@@ -54,16 +70,47 @@ pub fn parse_allowed(value: &str) -> Result<Vec<String>, RoleRefusal> {
     Ok(roles)
 }
 
-/// Chooses the role for a token: its claim, else the default; then syntax and allow-list.
-pub fn choose(claimed: Option<&str>, default_role: Option<&str>, allowed: &[String]) -> Result<String, RoleRefusal> {
-    let role = claimed
-        .or(default_role.filter(|d| !d.is_empty()))
-        .ok_or(RoleRefusal::NoRole)?;
-    check_name(role)?;
-    if !allowed.iter().any(|a| a == role) {
-        return Err(RoleRefusal::NotAllowed(role.to_owned()));
+/// At most eight names, each made printable, for a message.
+fn shown(names: &[String]) -> String {
+    let mut out: Vec<String> = names.iter().take(8).map(|n| format!("\"{}\"", printable(n))).collect();
+    if names.len() > 8 {
+        out.push(format!("and {} more", names.len() - 8));
     }
-    Ok(role.to_owned())
+    out.join(", ")
+}
+
+/// Chooses the role for a token, then checks syntax and allow-list:
+/// - `requested` (the `role` argument of authenticate): it must be one of the claimed roles;
+/// - else a single claimed role; or the first claimed role in the token's order that is on
+///   the allow-list; or, without a role claim, the default role.
+pub fn choose(
+    claimed: Option<&RoleClaim>,
+    requested: Option<&str>,
+    default_role: Option<&str>,
+    allowed: &[String],
+) -> Result<String, RoleRefusal> {
+    if allowed.is_empty() {
+        return Err(RoleRefusal::EmptyAllowList);
+    }
+    let role = match (requested, claimed) {
+        (Some(r), Some(c)) if c.names().contains(&r) => r.to_owned(),
+        (Some(r), _) => return Err(RoleRefusal::NotClaimed(r.to_owned())),
+        (None, Some(RoleClaim::One(r))) => r.clone(),
+        (None, Some(RoleClaim::Many(rs))) => rs
+            .iter()
+            .find(|r| check_name(r).is_ok() && allowed.contains(r))
+            .cloned()
+            .ok_or_else(|| RoleRefusal::NoneAllowed(rs.clone()))?,
+        (None, None) => default_role
+            .filter(|d| !d.is_empty())
+            .ok_or(RoleRefusal::NoRole)?
+            .to_owned(),
+    };
+    check_name(&role)?;
+    if !allowed.contains(&role) {
+        return Err(RoleRefusal::NotAllowed(role));
+    }
+    Ok(role)
 }
 
 #[cfg(test)]
@@ -74,22 +121,52 @@ mod tests {
         vec!["app_user".into(), "Admin".into()]
     }
 
+    fn one(r: &str) -> RoleClaim {
+        RoleClaim::One(r.into())
+    }
+
+    fn many(rs: &[&str]) -> RoleClaim {
+        RoleClaim::Many(rs.iter().map(|r| r.to_string()).collect())
+    }
+
+    fn pick(claim: &RoleClaim) -> Result<String, RoleRefusal> {
+        choose(Some(claim), None, None, &allowed())
+    }
+
     #[test]
     fn exact_allow_list_match() {
-        assert_eq!(choose(Some("app_user"), None, &allowed()), Ok("app_user".into()));
-        assert_eq!(choose(Some("Admin"), None, &allowed()), Ok("Admin".into()));
-        assert!(matches!(
-            choose(Some("admin"), None, &allowed()),
-            Err(RoleRefusal::NotAllowed(_))
-        ));
-        assert!(matches!(
-            choose(Some("APP_USER"), None, &allowed()),
-            Err(RoleRefusal::NotAllowed(_))
-        ));
-        assert!(matches!(
-            choose(Some("postgres"), None, &allowed()),
-            Err(RoleRefusal::NotAllowed(_))
-        ));
+        assert_eq!(pick(&one("app_user")), Ok("app_user".into()));
+        assert_eq!(pick(&one("Admin")), Ok("Admin".into()));
+        for r in ["admin", "APP_USER", "postgres"] {
+            assert!(matches!(pick(&one(r)), Err(RoleRefusal::NotAllowed(_))), "{r}");
+        }
+    }
+
+    #[test]
+    fn role_lists_take_the_first_allowed_entry_in_token_order() {
+        assert_eq!(pick(&many(&["offline_access", "Admin", "app_user"])), Ok("Admin".into()));
+        assert_eq!(pick(&many(&["pg_monitor", "a b", "app_user"])), Ok("app_user".into()));
+        assert_eq!(
+            pick(&many(&["uma_authorization", "postgres"])),
+            Err(RoleRefusal::NoneAllowed(vec!["uma_authorization".into(), "postgres".into()]))
+        );
+    }
+
+    #[test]
+    fn a_requested_role_must_be_claimed_and_allowed() {
+        let claim = many(&["app_user", "Admin", "postgres"]);
+        let ask = |r| choose(Some(&claim), Some(r), None, &allowed());
+        assert_eq!(ask("Admin"), Ok("Admin".into()));
+        assert_eq!(ask("postgres"), Err(RoleRefusal::NotAllowed("postgres".into())));
+        assert_eq!(ask("app_reader"), Err(RoleRefusal::NotClaimed("app_reader".into())));
+        assert_eq!(choose(None, Some("app_user"), Some("app_user"), &allowed()), Err(RoleRefusal::NotClaimed("app_user".into())));
+        assert_eq!(choose(Some(&one("app_user")), Some("app_user"), None, &allowed()), Ok("app_user".into()));
+    }
+
+    #[test]
+    fn an_empty_allow_list_says_so() {
+        assert_eq!(choose(Some(&one("app_user")), None, None, &[]), Err(RoleRefusal::EmptyAllowList));
+        assert!(RoleRefusal::EmptyAllowList.to_string().contains("is empty"));
     }
 
     #[test]
@@ -125,9 +202,9 @@ mod tests {
 
     #[test]
     fn default_role_only_without_claim() {
-        assert_eq!(choose(None, Some("app_user"), &allowed()), Ok("app_user".into()));
-        assert_eq!(choose(None, Some(""), &allowed()), Err(RoleRefusal::NoRole));
-        assert_eq!(choose(None, None, &allowed()), Err(RoleRefusal::NoRole));
+        assert_eq!(choose(None, None, Some("app_user"), &allowed()), Ok("app_user".into()));
+        assert_eq!(choose(None, None, Some(""), &allowed()), Err(RoleRefusal::NoRole));
+        assert_eq!(choose(None, None, None, &allowed()), Err(RoleRefusal::NoRole));
     }
 
     #[test]

@@ -277,6 +277,9 @@ fn role() -> impl Strategy<Value = Option<Value>> {
             Some(json!("")),
             Some(json!(3)),
             Some(json!(["app_user"])),
+            Some(json!(["offline_access", "app_user"])),
+            Some(json!([])),
+            Some(json!(["app_user", ""])),
             Some(json!("app\u{0}user")),
         ],
     )
@@ -406,6 +409,9 @@ impl Case {
         let role_ok = match &self.role {
             None => true,
             Some(Value::String(s)) => !s.is_empty() && !s.contains('\0'),
+            Some(Value::Array(items)) => {
+                !items.is_empty() && items.iter().all(|v| v.as_str().is_some_and(|s| !s.is_empty()))
+            }
             Some(_) => false,
         };
         window && not_before && issued && iss_ok && aud_ok && role_ok

@@ -46,10 +46,16 @@ ROLLBACK;
 ALTER ROLE authenticator SET pg_jwt_guard.enforce_permissions = on;
 \c - authenticator
 SHOW pg_jwt_guard.enforce_permissions;
--- Malformed table entries make the token invalid (28000); so does a claim that is not an array.
-SELECT jwt_guard.authenticate(:'tok_malformed');
-SELECT jwt_guard.authenticate(:'tok_malformed_columns');
+-- A permissions claim that is not an array refuses the token (28000); entries that do not parse do not.
+SELECT jwt_guard.authenticate(:'tok_malformed') -> 'permissions' AS accepted_permissions;
+SELECT jwt_guard.authenticate(:'tok_malformed_columns') -> 'permissions' AS accepted_permissions;
 SELECT jwt_guard.authenticate(:'tok_not_array');
+-- Entries that do not parse as table grants are named actions: they grant no table.
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_malformed') ->> 'sub' AS sub;
+SELECT jwt_guard.can('select:orders;drop table orders') AS is_an_action;
+SELECT t.try('SELECT count(*) FROM orders');
+ROLLBACK;
 -- A read-only token: reads pass, writes are refused, named actions are exact.
 BEGIN;
 SELECT jwt_guard.authenticate(:'tok_read') ->> 'sub' AS sub;

@@ -97,3 +97,40 @@ SHOW pg_jwt_guard.default_role;
 SELECT t.auth(:'tok_no_role');
 \c - postgres
 ALTER ROLE tester RESET pg_jwt_guard.default_role;
+-- Role lists (Keycloak, Cognito, Okta, Entra): the first listed role on the allow-list, in the
+-- token's order; or the role asked for, which the token must list.
+\c - postgres
+CREATE FUNCTION t.auth_as(tok text, r text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE c jsonb;
+BEGIN
+    c := jwt_guard.authenticate(tok, r);
+    RETURN 'ok: ' || current_user || ' sub=' || coalesce(c->>'sub', '-');
+EXCEPTION WHEN others THEN
+    RETURN SQLSTATE || ': ' || SQLERRM;
+END $$;
+\getenv tok_role_list TOK_ROLE_LIST
+\getenv tok_role_list_none TOK_ROLE_LIST_NONE
+\getenv tok_keycloak TOK_ROLE_KEYCLOAK
+\c - tester
+SELECT t.auth(:'tok_role_list');
+SELECT t.auth_as(:'tok_role_list', 'app_user');
+SELECT t.auth_as(:'tok_role_list', 'offline_access');
+SELECT t.auth_as(:'tok_role_list', 'su_role');
+SELECT t.auth_as(:'tok_role_list', NULL);
+SELECT t.auth(:'tok_role_list_none');
+SELECT t.auth_as(:'tok_reader', 'app_reader');
+SELECT t.auth_as(:'tok_reader', 'app_user');
+SELECT jwt_guard.verify(:'tok_role_list', 'app_user') ->> 'sub' AS verified_sub;
+-- A nested role list through a JSON Pointer, as Keycloak's realm_access.roles.
+\c - postgres
+ALTER ROLE tester SET pg_jwt_guard.role_claim = '/realm_access/roles';
+\c - tester
+SELECT t.auth(:'tok_keycloak');
+\c - postgres
+ALTER ROLE tester RESET pg_jwt_guard.role_claim;
+-- An empty allow-list says so.
+ALTER ROLE tester SET pg_jwt_guard.allowed_roles = '';
+\c - tester
+SELECT t.auth(:'tok_reader');
+\c - postgres
+ALTER ROLE tester RESET pg_jwt_guard.allowed_roles;
