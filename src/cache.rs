@@ -38,6 +38,8 @@ pub struct Verified {
     pub role_oid: pg_sys::Oid,
     generation: u64,
     settings: Rc<Snapshot>,
+    /// The policy it was verified under (the global one, or its issuer's profile applied).
+    policy: jwt_guard_core::Policy,
 }
 
 /// Registers the invalidation callbacks; called once while preloading.
@@ -136,7 +138,7 @@ pub fn lookup(key: &[u8; 32], settings: &Rc<Snapshot>, now: i64) -> Option<Rc<Ve
     let hit = with_tokens(|c| c.get(key).cloned()).flatten()?;
     let same_settings = Rc::ptr_eq(&hit.settings, settings) || *hit.settings == **settings;
     let current =
-        hit.generation == generation() && same_settings && hit.identity.still_valid(&settings.policy, now).is_ok();
+        hit.generation == generation() && same_settings && hit.identity.still_valid(&hit.policy, now).is_ok();
     if !current {
         with_tokens(|c| c.pop(key));
         return None;
@@ -154,6 +156,7 @@ pub fn store(
     role_oid: pg_sys::Oid,
     at: u64,
     settings: Rc<Snapshot>,
+    policy: jwt_guard_core::Policy,
 ) -> Rc<Verified> {
     let verified = Rc::new(Verified {
         identity,
@@ -163,6 +166,7 @@ pub fn store(
         role_oid,
         generation: at,
         settings,
+        policy,
     });
     if at == generation() {
         with_tokens(|c| c.put(key, verified.clone()));

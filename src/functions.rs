@@ -3,7 +3,7 @@
 use crate::cache::{self, Verified};
 use crate::errors::{GuardError, OrRaise};
 use crate::prepared_jsonb::PreparedJsonb;
-use crate::{context, identity, keystore, preload, role_checks, settings};
+use crate::{context, identity, keystore, preload, profiles, role_checks, settings};
 use jwt_guard_core::error::printable;
 use jwt_guard_core::{roles, token, Identity, KeyError, Rejection};
 use pgrx::prelude::*;
@@ -29,17 +29,32 @@ fn check(token: Option<&str>, requested_role: Option<&str>) -> Result<(Rc<Verifi
     unsafe { pg_sys::AcceptInvalidationMessages() };
     let snapshot = settings::snapshot()?;
     let (policy, allowed, default_role) = (&snapshot.policy, &snapshot.allowed, &snapshot.default_role);
+    // (policy is the global one; an issuer profile may override it below.)
     let now = now();
     let key = cache::token_key(token, requested_role);
     if let Some(hit) = cache::lookup(&key, &snapshot, now) {
         return Ok((hit, true));
     }
     let generation = cache::generation();
-    let parsed = token::parse(token, policy.max_token_bytes)?;
-    let verifying_key = keystore::find(parsed.kid.as_deref(), parsed.alg)?;
-    let identity = token::verify(&parsed, &verifying_key, policy, now)?;
-    let role = roles::choose(
+    let profiles = profiles::all()?;
+    // Before parsing, the largest size any issuer accepts; after, the token's issuer's own.
+    let parsed = token::parse(token, policy.max_token_bytes.max(profiles.max_token_bytes))?;
+    let issuer = parsed.unverified_issuer();
+    let profile = issuer.as_deref().and_then(|i| profiles.by_issuer.get(i));
+    let policy = profile.map_or_else(|| policy.clone(), |p| policy.with_profile(p));
+    if parsed.len() > policy.max_token_bytes {
+        return Err(Rejection::TooLarge {
+            bytes: parsed.len(),
+            max: policy.max_token_bytes,
+        }
+        .into());
+    }
+    let verifying_key = keystore::find(parsed.kid.as_deref(), parsed.alg, issuer.as_deref())?;
+    let identity = token::verify(&parsed, &verifying_key, &policy, now)?;
+    let default_role = profile.and_then(|p| p.default_role.clone()).or_else(|| default_role.clone());
+    let role = roles::choose_mapped(
         identity.role_claim.as_ref(),
+        profile.map_or(&[][..], |p| &p.role_map[..]),
         requested_role,
         default_role.as_deref(),
         allowed,
@@ -61,6 +76,7 @@ fn check(token: Option<&str>, requested_role: Option<&str>) -> Result<(Rc<Verifi
             oid,
             generation,
             snapshot.clone(),
+            policy,
         ),
         false,
     ))
@@ -130,18 +146,37 @@ fn import_jwks(jwks: Option<JsonB>, issuer: default!(Option<&str>, "NULL")) -> i
     keystore::import(&jwks.0, issuer).or_raise()
 }
 
-/// Retires a key: from the next statement on, no session accepts tokens signed with it.
+/// Retires a key: from the next authenticate() on, no session accepts tokens signed with it.
+/// Without `issuer`, every active key with that kid is retired.
 #[pg_extern(volatile, parallel_unsafe)]
-fn retire_key(kid: &str) {
+fn retire_key(kid: &str, issuer: default!(Option<&str>, "NULL")) {
     preload::require().or_raise();
-    keystore::retire(kid).or_raise();
+    keystore::retire(kid, issuer).or_raise();
+}
+
+/// Brings the keys of `issuer` in line with a JWKS document, idempotently: one line per key
+/// (`added`, `unchanged`, `retired`, `skipped`) with the reason for skips and retirements.
+#[pg_extern(volatile, parallel_unsafe)]
+fn sync_jwks(
+    issuer: Option<&str>,
+    jwks: Option<JsonB>,
+    retire_missing: default!(bool, false),
+    default_alg: default!(Option<&str>, "NULL"),
+) -> TableIterator<'static, (name!(kid, Option<String>), name!(action, String), name!(reason, Option<String>))> {
+    preload::require().or_raise();
+    let (Some(issuer), Some(jwks)) = (issuer.filter(|i| !i.is_empty()), jwks) else {
+        GuardError::Key(KeyError::new("issuer and jwks must not be NULL or empty")).raise()
+    };
+    let lines = keystore::sync(issuer, &jwks.0, retire_missing, default_alg).or_raise();
+    TableIterator::new(lines.into_iter().map(|l| (l.kid, l.action.to_owned(), l.reason)))
 }
 
 pgrx::extension_sql!(
     r#"
 REVOKE EXECUTE ON FUNCTION jwt_guard.add_key(text, text, text, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION jwt_guard.import_jwks(jsonb, text) FROM PUBLIC;
-REVOKE EXECUTE ON FUNCTION jwt_guard.retire_key(text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION jwt_guard.retire_key(text, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION jwt_guard.sync_jwks(text, jsonb, boolean, text) FROM PUBLIC;
 "#,
     name = "admin_privileges",
     finalize

@@ -1,6 +1,7 @@
 //! The key store: a table the extension owns that only its owner can read, and the lookup
 //! used by verification.
 //!
+//! Keys are identified by (issuer, kid); a key without an issuer serves any accepted issuer.
 //! Verification reads the key's row under the latest committed snapshot, after taking in
 //! pending invalidations, so `retire_key` takes effect at the next `authenticate()` in every
 //! session, even in a transaction that was already open. Parsed keys are
@@ -19,7 +20,7 @@ use std::rc::Rc;
 pgrx::extension_sql!(
     r#"
 CREATE TABLE jwt_guard.key_store (
-    kid         text PRIMARY KEY CHECK (length(kid) BETWEEN 1 AND 256),
+    kid         text NOT NULL CHECK (length(kid) BETWEEN 1 AND 256),
     alg         text NOT NULL,
     format      text NOT NULL CHECK (format IN ('text', 'jwk')),
     key_text    text NOT NULL,
@@ -29,6 +30,8 @@ CREATE TABLE jwt_guard.key_store (
     created     timestamptz NOT NULL DEFAULT now(),
     retired     timestamptz
 );
+-- Keys are identified by (issuer, kid): two identity providers may both publish kid "1".
+CREATE UNIQUE INDEX key_store_issuer_kid ON jwt_guard.key_store ((coalesce(issuer, '')), kid);
 REVOKE ALL ON jwt_guard.key_store FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('jwt_guard.key_store', '');
 
@@ -67,21 +70,22 @@ fn key_store_changed<'a>(
 const INSERT: &str = "INSERT INTO jwt_guard.key_store (kid, alg, format, key_text, issuer, fingerprint) \
                       VALUES ($1, $2, $3, $4, $5, $6)";
 
-fn kid_exists(kid: &str) -> bool {
-    Spi::get_one_with_args::<bool>(
-        "SELECT EXISTS (SELECT 1 FROM jwt_guard.key_store WHERE kid OPERATOR(pg_catalog.=) $1)",
-        &[kid.into()],
+/// The fingerprint of the stored key with this (issuer, kid), if there is one.
+fn stored_fingerprint(kid: &str, issuer: Option<&str>) -> Option<String> {
+    Spi::get_one_with_args::<String>(
+        "SELECT fingerprint FROM jwt_guard.key_store WHERE kid OPERATOR(pg_catalog.=) $1 \
+         AND COALESCE(issuer, '') OPERATOR(pg_catalog.=) COALESCE($2::text, '')",
+        &[kid.into(), issuer.into()],
     )
     .ok()
     .flatten()
-    .unwrap_or(false)
 }
 
 fn insert(kid: &str, key: &VerifyingKey, format: KeyFormat, text: &str) -> Result<(), GuardError> {
     keys::check_kid(kid)?;
-    if kid_exists(kid) {
+    if stored_fingerprint(kid, key.issuer.as_deref()).is_some() {
         return Err(KeyError::new(format!(
-            "a key with kid \"{}\" already exists; retire it and register the new key under a new kid",
+            "a key with kid \"{}\" already exists for this issuer; retire it and register the new key under a new kid",
             jwt_guard_core::error::printable(kid)
         ))
         .into());
@@ -115,27 +119,109 @@ pub fn import(jwks: &serde_json::Value, issuer: Option<&str>) -> Result<i32, Gua
     Ok(imported.len() as i32)
 }
 
-/// `retire_key`: from the next statement on no session accepts tokens signed with it.
-pub fn retire(kid: &str) -> Result<(), GuardError> {
-    // No row limit: with one, the executor stops before the statement trigger fires.
-    let retired = Spi::connect_mut(|client| {
-        client
-            .update(
-                "UPDATE jwt_guard.key_store SET status = 'retired', retired = pg_catalog.now() \
-                 WHERE kid OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'active'",
-                None,
-                &[kid.into()],
-            )
-            .map(|table| table.len())
-    });
-    match retired {
-        Ok(1) => Ok(()),
+/// `retire_key`: from the next `authenticate()` on, no session accepts tokens signed with it.
+/// Without an issuer, every active key with that kid is retired.
+pub fn retire(kid: &str, issuer: Option<&str>) -> Result<(), GuardError> {
+    match retire_where(kid, issuer) {
+        Ok(n) if n > 0 => Ok(()),
         _ => Err(KeyError::new(format!(
             "no active key with kid \"{}\"",
             jwt_guard_core::error::printable(kid)
         ))
         .into()),
     }
+}
+
+fn retire_where(kid: &str, issuer: Option<&str>) -> Result<usize, pgrx::spi::Error> {
+    // No row limit: with one, the executor stops before the statement trigger fires.
+    Spi::connect_mut(|client| {
+        client
+            .update(
+                "UPDATE jwt_guard.key_store SET status = 'retired', retired = pg_catalog.now() \
+                 WHERE kid OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'active' \
+                 AND ($2::text IS NULL OR issuer OPERATOR(pg_catalog.=) $2)",
+                None,
+                &[kid.into(), issuer.into()],
+            )
+            .map(|table| table.len())
+    })
+}
+
+/// One line of `sync_jwks`'s result.
+pub struct SyncLine {
+    pub kid: Option<String>,
+    pub action: &'static str,
+    pub reason: Option<String>,
+}
+
+/// `sync_jwks`: brings the issuer's keys in line with a JWKS document, idempotently.
+pub fn sync(issuer: &str, jwks: &serde_json::Value, retire_missing: bool, default_alg: Option<&str>) -> Result<Vec<SyncLine>, GuardError> {
+    let mut out = Vec::new();
+    let mut published = Vec::new();
+    for verdict in keys::classify_jwks(jwks, Some(issuer), default_alg)? {
+        match verdict {
+            keys::JwkVerdict::Skip { kid, reason } => out.push(SyncLine {
+                kid,
+                action: "skipped",
+                reason: Some(reason),
+            }),
+            keys::JwkVerdict::Use(k) => {
+                published.push(k.kid.clone());
+                out.push(sync_one(&k)?);
+            }
+        }
+    }
+    if retire_missing {
+        for kid in active_kids(issuer) {
+            if !published.contains(&kid) {
+                retire_where(&kid, Some(issuer)).map_err(|e| GuardError::Setting(format!("could not retire a key: {e}")))?;
+                out.push(SyncLine {
+                    kid: Some(kid),
+                    action: "retired",
+                    reason: Some("no longer in the document".into()),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn sync_one(k: &keys::ImportedKey) -> Result<SyncLine, GuardError> {
+    let line = |action, reason: Option<&str>| SyncLine {
+        kid: Some(k.kid.clone()),
+        action,
+        reason: reason.map(str::to_owned),
+    };
+    Ok(match stored_fingerprint(&k.kid, k.key.issuer.as_deref()) {
+        None => {
+            insert(&k.kid, &k.key, KeyFormat::Jwk, &k.jwk_text)?;
+            line("added", None)
+        }
+        Some(f) if f == k.key.fingerprint() => line("unchanged", None),
+        Some(_) => line(
+            "skipped",
+            Some("a key with this kid is stored with other key material; it is never replaced: retire it and publish the new key under a new kid"),
+        ),
+    })
+}
+
+fn active_kids(issuer: &str) -> Vec<String> {
+    Spi::connect(|client| {
+        let rows = client.select(
+            "SELECT kid FROM jwt_guard.key_store WHERE issuer OPERATOR(pg_catalog.=) $1 \
+             AND status OPERATOR(pg_catalog.=) 'active' ORDER BY kid",
+            None,
+            &[issuer.into()],
+        )?;
+        let mut out = Vec::new();
+        for row in rows {
+            if let Some(kid) = row.get::<String>(1)? {
+                out.push(kid);
+            }
+        }
+        Ok::<_, pgrx::spi::Error>(out)
+    })
+    .unwrap_or_default()
 }
 
 struct Row {
@@ -155,29 +241,37 @@ thread_local! {
 const PARSED_CAP: usize = 256;
 
 /// Finds the key for a token: by exact kid, or the one active key of the token's algorithm
-/// when the token has no kid. Found keys are cached until the key store (or any relation)
+/// when the token has no kid; among keys bound to the token's (unverified) issuer first, then
+/// keys bound to no issuer. Found keys are cached until the key store (or any relation)
 /// changes; its trigger makes sure a change reaches every session.
-pub fn find(kid: Option<&str>, alg: Algorithm) -> Result<Rc<VerifyingKey>, GuardError> {
-    let lookup = match kid {
-        Some(k) => format!("kid:{k}"),
-        None => format!("alg:{}", keys::alg_name(alg)),
-    };
+pub fn find(kid: Option<&str>, alg: Algorithm, issuer: Option<&str>) -> Result<Rc<VerifyingKey>, GuardError> {
+    let lookup = format!(
+        "{}\0{}",
+        issuer.unwrap_or(""),
+        match kid {
+            Some(k) => format!("kid:{k}"),
+            None => format!("alg:{}", keys::alg_name(alg)),
+        }
+    );
     if let Some(key) = FOUND.with_borrow_mut(|m| m.get(&lookup)) {
         return Ok(key);
     }
     let generation = cache::generation();
-    let key = find_uncached(kid, alg)?;
+    let key = find_uncached(kid, alg, issuer)?;
     FOUND.with_borrow_mut(|m| m.put(lookup, key.clone(), generation));
     Ok(key)
 }
 
-fn find_uncached(kid: Option<&str>, alg: Algorithm) -> Result<Rc<VerifyingKey>, GuardError> {
-    let rows = context::as_superuser(|| fetch(kid, alg));
-    let row = match (kid, rows.as_slice()) {
+fn find_uncached(kid: Option<&str>, alg: Algorithm, issuer: Option<&str>) -> Result<Rc<VerifyingKey>, GuardError> {
+    let rows = context::as_superuser(|| fetch(kid, alg, issuer));
+    // Rows come issuer-bound first; a kid-less token needs exactly one candidate of the best kind.
+    let bound: Vec<&Row> = rows.iter().filter(|r| r.issuer.is_some()).collect();
+    let best: Vec<&Row> = if bound.is_empty() { rows.iter().collect() } else { bound };
+    let row = match (kid, best.as_slice()) {
         (Some(k), []) => return Err(Rejection::UnknownKid(k.to_owned()).into()),
-        (None, [only]) => only,
+        (None, [only]) => *only,
         (None, _) => return Err(Rejection::NoKid.into()),
-        (Some(_), [row, ..]) => row,
+        (Some(_), [row, ..]) => *row,
     };
     if row.status != "active" {
         return Err(Rejection::KeyRetired(row.kid.clone()).into());
@@ -185,17 +279,21 @@ fn find_uncached(kid: Option<&str>, alg: Algorithm) -> Result<Rc<VerifyingKey>, 
     parsed(row)
 }
 
-fn fetch(kid: Option<&str>, alg: Algorithm) -> Vec<Row> {
+fn fetch(kid: Option<&str>, alg: Algorithm, issuer: Option<&str>) -> Vec<Row> {
     let columns = "SELECT kid, alg, format, key_text, issuer, status, xmin::text FROM jwt_guard.key_store";
-    let (query, arg) = match kid {
-        Some(k) => (format!("{columns} WHERE kid OPERATOR(pg_catalog.=) $1"), k.to_owned()),
+    let scope = "(issuer OPERATOR(pg_catalog.=) $2 OR issuer IS NULL)";
+    let order = "ORDER BY issuer IS NULL, status LIMIT 3";
+    let (query, first) = match kid {
+        Some(k) => (format!("{columns} WHERE kid OPERATOR(pg_catalog.=) $1 AND {scope} {order}"), k.to_owned()),
         None => (
-            format!("{columns} WHERE alg OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'active' LIMIT 2"),
+            format!(
+                "{columns} WHERE alg OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'active' AND {scope} {order}"
+            ),
             keys::alg_name(alg).to_owned(),
         ),
     };
     // The latest committed rows: a key retired after this transaction began is retired now.
-    crate::latest::rows(&query, &[&arg])
+    crate::latest::rows(&query, &[Some(&first), issuer])
         .into_iter()
         .map(|mut r| {
             let mut take = |i: usize| r.get_mut(i).and_then(Option::take);
@@ -213,7 +311,7 @@ fn fetch(kid: Option<&str>, alg: Algorithm) -> Vec<Row> {
 }
 
 fn parsed(row: &Row) -> Result<Rc<VerifyingKey>, GuardError> {
-    let cache_key = (row.kid.clone(), row.version.clone());
+    let cache_key = (format!("{}\0{}", row.issuer.as_deref().unwrap_or(""), row.kid), row.version.clone());
     if let Some(hit) = PARSED.with_borrow(|m| m.get(&cache_key).cloned()) {
         return Ok(hit);
     }

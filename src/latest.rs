@@ -6,20 +6,31 @@
 use pgrx::pg_sys;
 use std::ffi::{CStr, CString};
 
-/// Runs `query` with text arguments under a fresh snapshot; every column comes back as text
+/// Runs `query` with text arguments (None is NULL) under a fresh snapshot; every column comes back as text
 /// (NULL as None). Errors are raised by PostgreSQL and undo the SPI connection on abort.
-pub fn rows(query: &str, args: &[&str]) -> Vec<Vec<Option<String>>> {
+pub fn rows(query: &str, args: &[Option<&str>]) -> Vec<Vec<Option<String>>> {
     let query = CString::new(query).expect("queries are constants");
-    let args: Vec<CString> = args.iter().map(|a| CString::new(*a).unwrap_or_default()).collect();
+    let args: Vec<Option<CString>> = args
+        .iter()
+        .map(|a| a.map(|a| CString::new(a).unwrap_or_default()))
+        .collect();
     // SAFETY: a balanced SPI_connect/SPI_finish around one prepared, read-only execution; the
     // snapshot is registered for as long as the execution uses it.
     unsafe {
         pg_sys::SPI_connect();
         let mut types: Vec<pg_sys::Oid> = vec![pg_sys::TEXTOID; args.len()];
         let plan = pg_sys::SPI_prepare(query.as_ptr(), args.len() as i32, types.as_mut_ptr());
-        let mut values: Vec<pg_sys::Datum> =
-            args.iter().map(|a| pg_sys::Datum::from(pg_sys::cstring_to_text(a.as_ptr()))).collect();
-        let nulls: Vec<std::ffi::c_char> = vec![b' ' as std::ffi::c_char; args.len()];
+        let mut values: Vec<pg_sys::Datum> = args
+            .iter()
+            .map(|a| match a {
+                Some(a) => pg_sys::Datum::from(pg_sys::cstring_to_text(a.as_ptr())),
+                None => pg_sys::Datum::from(0),
+            })
+            .collect();
+        let nulls: Vec<std::ffi::c_char> = args
+            .iter()
+            .map(|a| if a.is_some() { b' ' } else { b'n' } as std::ffi::c_char)
+            .collect();
         let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot());
         pg_sys::SPI_execute_snapshot(
             plan,

@@ -17,6 +17,7 @@ mod latest;
 mod lockdown;
 mod preload;
 mod prepared_jsonb;
+mod profiles;
 mod protect;
 mod role_checks;
 mod settings;

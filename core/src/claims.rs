@@ -269,8 +269,8 @@ fn check_issuer(claims: &Map<String, Value>, key_issuer: Option<&str>, policy: &
     } else {
         // Issuers and audiences are public names, not secrets: say what came and what would do.
         let accepted = match key_issuer {
-            Some(k) => vec![k.to_owned()],
-            None => policy.issuers.clone(),
+            Some(k) if list_ok => vec![k.to_owned()],
+            _ => policy.issuers.clone(),
         };
         Err(Rejection::IssuerNotAccepted {
             token: iss.to_owned(),

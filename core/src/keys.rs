@@ -356,13 +356,86 @@ fn b64_member(jwk: &Value, name: &str) -> Result<Vec<u8>, KeyError> {
         .map_err(|_| KeyError::new(format!("JWK member \"{name}\" is not base64url")))
 }
 
+/// What `sync_jwks` does with one member of a JWKS document.
+#[derive(Debug)]
+pub enum JwkVerdict {
+    /// A usable verification key.
+    Use(ImportedKey),
+    /// Not for verifying signatures, or unusable: the kid if it has one, and why.
+    Skip { kid: Option<String>, reason: String },
+}
+
+/// Reads a JWKS as identity providers publish it: every member is either a usable key or
+/// skipped with a reason (an encryption key, a key without `alg` that nothing implies, a weak
+/// key, a repeated kid), never failing the document. Keys without `alg` take it from the curve
+/// (EC, OKP) or from `default_alg` (RSA, oct). A key without `kid` gets its RFC 7638 thumbprint.
+/// Only a document that is not `{"keys": [...]}` is an error.
+pub fn classify_jwks(jwks: &Value, issuer: Option<&str>, default_alg: Option<&str>) -> Result<Vec<JwkVerdict>, KeyError> {
+    let keys = jwks
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or_else(|| KeyError::new("JWKS must be an object with a \"keys\" array"))?;
+    let default_alg = default_alg.map(require_alg).transpose()?;
+    let mut seen = HashSet::new();
+    Ok(keys
+        .iter()
+        .map(|jwk| {
+            let kid = jwk.get("kid").and_then(Value::as_str).map(str::to_owned);
+            match read_jwk(jwk, issuer, default_alg, true) {
+                Ok(key) if !seen.insert(key.kid.clone()) => JwkVerdict::Skip {
+                    kid: Some(key.kid),
+                    reason: "the kid appears more than once in the document".into(),
+                },
+                Ok(key) => JwkVerdict::Use(key),
+                Err(e) => JwkVerdict::Skip {
+                    kid,
+                    reason: e.to_string(),
+                },
+            }
+        })
+        .collect())
+}
+
+/// RFC 7638 thumbprint of a public JWK: SHA-256 over its required members, base64url.
+pub fn jwk_thumbprint(jwk: &Value) -> Result<String, KeyError> {
+    let kty = str_member(jwk, "kty")?.ok_or_else(|| KeyError::new("JWK has no kty"))?;
+    let members: &[&str] = match kty {
+        "EC" => &["crv", "kty", "x", "y"],
+        "RSA" => &["e", "kty", "n"],
+        "OKP" => &["crv", "kty", "x"],
+        "oct" => &["k", "kty"],
+        _ => return Err(KeyError::new("JWK kty is not EC, RSA, OKP or oct")),
+    };
+    let mut canonical = serde_json::Map::new();
+    for m in members {
+        let v = str_member(jwk, m)?.ok_or_else(|| KeyError::new(format!("JWK member \"{m}\" is missing")))?;
+        canonical.insert((*m).to_owned(), Value::String(v.to_owned()));
+    }
+    // serde_json's map keeps keys sorted, which is the order RFC 7638 asks for.
+    let text = serde_json::to_string(&Value::Object(canonical)).map_err(|_| KeyError::new("JWK cannot be stored"))?;
+    Ok(URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, text.as_bytes())))
+}
+
 /// One JWK: honours `kid`, `alg`, `use`, `key_ops`; refuses private members.
 pub fn import_jwk(jwk: &Value, issuer: Option<&str>) -> Result<ImportedKey, KeyError> {
+    read_jwk(jwk, issuer, None, false)
+}
+
+fn read_jwk(
+    jwk: &Value,
+    issuer: Option<&str>,
+    default_alg: Option<Algorithm>,
+    thumbprint_kid: bool,
+) -> Result<ImportedKey, KeyError> {
     if !jwk.is_object() {
         return Err(KeyError::new("JWK must be a JSON object"));
     }
-    let kid = str_member(jwk, "kid")?.ok_or_else(|| KeyError::new("JWK has no kid"))?;
-    check_kid(kid)?;
+    let kid = match str_member(jwk, "kid")? {
+        Some(k) => k.to_owned(),
+        None if thumbprint_kid => jwk_thumbprint(jwk)?,
+        None => return Err(KeyError::new("JWK has no kid")),
+    };
+    check_kid(&kid)?;
     if let Some(u) = str_member(jwk, "use")? {
         if u != "sig" {
             return Err(KeyError::new("JWK \"use\" is not \"sig\""));
@@ -381,9 +454,10 @@ pub fn import_jwk(jwk: &Value, issuer: Option<&str>) -> Result<ImportedKey, KeyE
         ));
     }
     let crv = str_member(jwk, "crv")?;
-    let alg = match str_member(jwk, "alg")? {
-        Some(a) => require_alg(a)?,
-        None => implied_alg(kty, crv)?,
+    let alg = match (str_member(jwk, "alg")?, default_alg) {
+        (Some(a), _) => require_alg(a)?,
+        (None, Some(d)) if matches!(kty, "RSA" | "oct") => d,
+        (None, _) => implied_alg(kty, crv)?,
     };
     let decoding = match (kty, alg.family()) {
         ("oct", AlgorithmFamily::Hmac) => hmac_secret(alg, &b64_member(jwk, "k")?)?,
@@ -420,11 +494,7 @@ pub fn import_jwk(jwk: &Value, issuer: Option<&str>) -> Result<ImportedKey, KeyE
     };
     let key = VerifyingKey::new(alg, decoding, issuer)?;
     let jwk_text = serde_json::to_string(jwk).map_err(|_| KeyError::new("JWK cannot be stored"))?;
-    Ok(ImportedKey {
-        kid: kid.to_owned(),
-        key,
-        jwk_text,
-    })
+    Ok(ImportedKey { kid, key, jwk_text })
 }
 
 fn implied_alg(kty: &str, crv: Option<&str>) -> Result<Algorithm, KeyError> {
@@ -432,7 +502,9 @@ fn implied_alg(kty: &str, crv: Option<&str>) -> Result<Algorithm, KeyError> {
         ("EC", Some("P-256")) => Ok(Algorithm::ES256),
         ("EC", Some("P-384")) => Ok(Algorithm::ES384),
         ("OKP", Some("Ed25519")) => Ok(Algorithm::EdDSA),
-        _ => Err(KeyError::new("JWK has no alg and its kty/crv do not imply one")),
+        _ => Err(KeyError::new(
+            "JWK has no alg and its kty/crv do not imply one (RSA and oct keys need alg or default_alg)",
+        )),
     }
 }
 

@@ -16,7 +16,7 @@ pub mod token;
 pub use claims::{Identity, RoleClaim};
 pub use error::{KeyError, Rejection};
 pub use keys::VerifyingKey;
-pub use policy::Policy;
+pub use policy::{IssuerProfile, Policy};
 pub use token::{parse, verify, ParsedToken};
 
 pub use jsonwebtoken::Algorithm;

@@ -36,6 +36,43 @@ impl Default for Policy {
     }
 }
 
+/// Per-issuer overrides of the global policy (`jwt_guard.set_issuer`). `None` keeps the
+/// global value. An issuer that has a profile is accepted like one listed in the issuers setting.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IssuerProfile {
+    pub issuer: String,
+    pub audience: Option<Vec<String>>,
+    pub max_lifetime: Option<u64>,
+    pub max_token_bytes: Option<usize>,
+    pub role_claim: Option<String>,
+    pub tenant_claim: Option<String>,
+    pub default_role: Option<String>,
+    pub permissions_claim: Option<String>,
+    pub jwks_uri: Option<String>,
+    /// Role-claim value → database role, applied before the allow-list; unmapped values stay.
+    pub role_map: Vec<(String, String)>,
+}
+
+impl Policy {
+    /// The policy for tokens of `profile.issuer`.
+    pub fn with_profile(&self, profile: &IssuerProfile) -> Policy {
+        let mut p = self.clone();
+        if !p.issuers.contains(&profile.issuer) {
+            p.issuers.push(profile.issuer.clone());
+        }
+        if let Some(a) = &profile.audience {
+            p.audience = a.clone();
+        }
+        p.max_lifetime = profile.max_lifetime.unwrap_or(p.max_lifetime);
+        p.max_token_bytes = profile.max_token_bytes.unwrap_or(p.max_token_bytes);
+        let pick = |own: &Option<String>, global: &String| own.clone().unwrap_or_else(|| global.clone());
+        p.role_claim = pick(&profile.role_claim, &self.role_claim);
+        p.tenant_claim = pick(&profile.tenant_claim, &self.tenant_claim);
+        p.permissions_claim = pick(&profile.permissions_claim, &self.permissions_claim);
+        p
+    }
+}
+
 /// Splits a comma-separated setting; blanks around entries are ignored, empty entries dropped.
 pub fn split_list(value: &str) -> Vec<String> {
     value
@@ -49,6 +86,29 @@ pub fn split_list(value: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_profile_overrides_only_what_it_sets_and_accepts_its_issuer() {
+        let global = Policy {
+            issuers: vec!["https://a".into()],
+            audience: vec!["api".into()],
+            ..Policy::default()
+        };
+        let profile = IssuerProfile {
+            issuer: "https://cognito".into(),
+            audience: Some(vec![]),
+            max_lifetime: Some(86_400),
+            role_claim: Some("/cognito:groups".into()),
+            ..IssuerProfile::default()
+        };
+        let p = global.with_profile(&profile);
+        assert_eq!(p.issuers, vec!["https://a".to_string(), "https://cognito".to_string()]);
+        assert!(p.audience.is_empty());
+        assert_eq!(p.max_lifetime, 86_400);
+        assert_eq!(p.role_claim, "/cognito:groups");
+        assert_eq!(p.tenant_claim, global.tenant_claim);
+        assert_eq!(p.max_token_bytes, global.max_token_bytes);
+    }
 
     #[test]
     fn lists() {

@@ -70,6 +70,20 @@ pub fn parse_allowed(value: &str) -> Result<Vec<String>, RoleRefusal> {
     Ok(roles)
 }
 
+fn map_roles(claim: &RoleClaim, role_map: &[(String, String)]) -> RoleClaim {
+    let map = |r: &String| {
+        role_map
+            .iter()
+            .find(|(from, _)| from == r)
+            .map(|(_, to)| to.clone())
+            .unwrap_or_else(|| r.clone())
+    };
+    match claim {
+        RoleClaim::One(r) => RoleClaim::One(map(r)),
+        RoleClaim::Many(rs) => RoleClaim::Many(rs.iter().map(map).collect()),
+    }
+}
+
 /// At most eight names, each made printable, for a message.
 fn shown(names: &[String]) -> String {
     let mut out: Vec<String> = names.iter().take(8).map(|n| format!("\"{}\"", printable(n))).collect();
@@ -89,9 +103,23 @@ pub fn choose(
     default_role: Option<&str>,
     allowed: &[String],
 ) -> Result<String, RoleRefusal> {
+    choose_mapped(claimed, &[], requested, default_role, allowed)
+}
+
+/// `choose`, with the claim's values first mapped through `role_map` (claim value → database
+/// role; unmapped values stay as they are), as an issuer profile asks.
+pub fn choose_mapped(
+    claimed: Option<&RoleClaim>,
+    role_map: &[(String, String)],
+    requested: Option<&str>,
+    default_role: Option<&str>,
+    allowed: &[String],
+) -> Result<String, RoleRefusal> {
     if allowed.is_empty() {
         return Err(RoleRefusal::EmptyAllowList);
     }
+    let mapped = claimed.map(|c| map_roles(c, role_map));
+    let claimed = mapped.as_ref();
     let role = match (requested, claimed) {
         (Some(r), Some(c)) if c.names().contains(&r) => r.to_owned(),
         (Some(r), _) => return Err(RoleRefusal::NotClaimed(r.to_owned())),
@@ -161,6 +189,18 @@ mod tests {
         assert_eq!(ask("app_reader"), Err(RoleRefusal::NotClaimed("app_reader".into())));
         assert_eq!(choose(None, Some("app_user"), Some("app_user"), &allowed()), Err(RoleRefusal::NotClaimed("app_user".into())));
         assert_eq!(choose(Some(&one("app_user")), Some("app_user"), None, &allowed()), Ok("app_user".into()));
+    }
+
+    #[test]
+    fn a_role_map_renames_claim_values_before_the_allow_list() {
+        let map = vec![("org:admin".to_string(), "Admin".to_string())];
+        let claim = many(&["org:member", "org:admin"]);
+        assert_eq!(choose_mapped(Some(&claim), &map, None, None, &allowed()), Ok("Admin".into()));
+        assert_eq!(choose_mapped(Some(&claim), &map, Some("Admin"), None, &allowed()), Ok("Admin".into()));
+        assert_eq!(
+            choose_mapped(Some(&one("org:member")), &map, None, None, &allowed()),
+            Err(RoleRefusal::BadName("org:member".into()))
+        );
     }
 
     #[test]

@@ -556,3 +556,60 @@ fn fingerprints_identify_material_without_revealing_it() {
         .fingerprint();
     assert_ne!(one, two);
 }
+
+// ---- JWKS as identity providers publish them (sync) ----
+
+fn verdicts(doc: &Value, default_alg: Option<&str>) -> Vec<(Option<String>, Result<Algorithm, String>)> {
+    jwt_guard_core::keys::classify_jwks(doc, Some(ISSUER), default_alg)
+        .unwrap()
+        .into_iter()
+        .map(|v| match v {
+            jwt_guard_core::keys::JwkVerdict::Use(k) => (Some(k.kid), Ok(k.key.alg)),
+            jwt_guard_core::keys::JwkVerdict::Skip { kid, reason } => (kid, Err(reason)),
+        })
+        .collect()
+}
+
+#[test]
+fn sync_skips_what_cannot_verify_and_keeps_the_rest() {
+    let mut enc = jwk_of(Algorithm::RS256, "enc-key");
+    enc["use"] = json!("enc");
+    enc["alg"] = json!("RSA-OAEP");
+    let mut ops = jwk_of(Algorithm::ES256, "wrap-key");
+    ops["key_ops"] = json!(["wrapKey"]);
+    let mut no_alg_rsa = jwk_of(Algorithm::RS256, "entra-style");
+    no_alg_rsa.as_object_mut().unwrap().remove("alg");
+    let weak = json!({"kty": "oct", "k": "c2hvcnQ", "alg": "HS256", "kid": "weak"});
+    let doc = json!({"keys": [
+        jwk_of(Algorithm::RS256, "sig-key"), enc, ops, no_alg_rsa, weak,
+        jwk_of(Algorithm::ES256, "sig-key"), "not a key"
+    ]});
+    let got = verdicts(&doc, None);
+    assert_eq!(got[0], (Some("sig-key".into()), Ok(Algorithm::RS256)));
+    assert!(matches!(&got[1], (Some(k), Err(r)) if k == "enc-key" && r.contains("use")), "{:?}", got[1]);
+    assert!(matches!(&got[2], (Some(k), Err(r)) if k == "wrap-key" && r.contains("key_ops")), "{:?}", got[2]);
+    assert!(matches!(&got[3], (Some(k), Err(r)) if k == "entra-style" && r.contains("default_alg")), "{:?}", got[3]);
+    assert!(matches!(&got[4], (Some(k), Err(r)) if k == "weak" && r.contains("at least")), "{:?}", got[4]);
+    assert!(matches!(&got[5], (Some(k), Err(r)) if k == "sig-key" && r.contains("more than once")), "{:?}", got[5]);
+    assert!(matches!(&got[6], (None, Err(_))), "{:?}", got[6]);
+    // With a default algorithm, the alg-less RSA key (Entra, Google) is used.
+    assert_eq!(verdicts(&doc, Some("RS256"))[3], (Some("entra-style".into()), Ok(Algorithm::RS256)));
+    // Not a JWKS at all is the one error.
+    assert!(jwt_guard_core::keys::classify_jwks(&json!({"kid": "x"}), None, None).is_err());
+}
+
+#[test]
+fn a_jwk_without_kid_is_named_by_its_rfc7638_thumbprint() {
+    // RFC 7638 section 3.1.
+    let rfc = json!({"kty": "RSA", "e": "AQAB", "alg": "RS256",
+        "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"});
+    assert_eq!(
+        jwt_guard_core::keys::jwk_thumbprint(&rfc).unwrap(),
+        "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+    );
+    // jose's exportJWK(): no kid, no alg; the curve implies ES256.
+    let bare = key_for(Algorithm::ES256).jwk;
+    let got = verdicts(&json!({"keys": [bare.clone()]}), None);
+    let thumb = jwt_guard_core::keys::jwk_thumbprint(&bare).unwrap();
+    assert_eq!(got, vec![(Some(thumb), Ok(Algorithm::ES256))]);
+}

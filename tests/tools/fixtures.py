@@ -90,6 +90,10 @@ class Minter:
         return jwt.api_jws.PyJWS().encode(payload, self.signing_key, algorithm=self.alg, headers=h)
 
 
+IDP_A = "https://idp-a.test/realms/acme"
+IDP_B = "https://idp-b.test/"
+
+
 def _nested(levels):
     """A value nested `levels` deep: {"n": {"n": ... "x"}}; inside the payload it adds one."""
     value = "x"
@@ -141,6 +145,17 @@ def build():
         rsa.generate_private_key(public_exponent=65537, key_size=1024), "weak-rsa", alg="RS256")]})
     env["JWKS_PRIVATE"] = json.dumps({"keys": [_ec_jwk(p256, "priv-1", "P-256", 32,
                                                        d=_b64(p256.private_numbers().private_value.to_bytes(32, "big")))]})
+    # Two identity providers that both publish kid "1"; A also publishes an encryption key
+    # (as Keycloak does) and later rotates to kid "2".
+    idp_a, idp_b, idp_a2 = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    enc_rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    env["JWKS_IDP_A"] = json.dumps({"keys": [
+        _ec_jwk(idp_a, "1", "P-256", 32, use="sig"),
+        _rsa_jwk(enc_rsa, "enc-1", use="enc", alg="RSA-OAEP"),
+    ]})
+    env["JWKS_IDP_B"] = json.dumps({"keys": [_ec_jwk(idp_b, "1", "P-256", 32)]})
+    env["JWKS_IDP_A_ROTATED"] = json.dumps({"keys": [_ec_jwk(idp_a2, "2", "P-256", 32, use="sig")]})
+    idp = {"a": Minter("1", "ES256", idp_a), "b": Minter("1", "ES256", idp_b), "a2": Minter("2", "ES256", idp_a2)}
     minters["jwks-es256"] = Minter("jwks-es256", "ES256", jwks_p256)
     minters["jwks-rs256"] = Minter("jwks-rs256", "RS256", jwks_rsa)
 
@@ -268,6 +283,14 @@ def build():
         "PERM_LO": es.token(sub="lo-user", permissions=["select:orders", "jwt_guard:large_objects"]),
         "PERM_PLAIN": es.token(sub="plain", permissions=["insert:plain_notes", "select:plain_notes(id)"]),
         "RETIRE_OPEN": retire_open.token(sub="retired-while-open"),
+        # Issuer profiles and (issuer, kid) keys.
+        "IDP_A": idp["a"].token(iss=IDP_A, sub="a-user"),
+        "IDP_B": idp["b"].token(iss=IDP_B, sub="b-user"),
+        "IDP_B_CLAIMS_A": idp["b"].token(iss=IDP_A, sub="forged"),
+        "IDP_A_DAY": idp["a"].token(iss=IDP_A, sub="a-day", iat=now, exp=now + 86_000),
+        "IDP_A_NO_AUD": idp["a"].token(iss=IDP_A, sub="a-no-aud", aud=None),
+        "IDP_A_ORG_ROLE": idp["a"].token(iss=IDP_A, sub="a-org", role=None, org_role="org:admin"),
+        "IDP_A_ROTATED": idp["a2"].token(iss=IDP_A, sub="a-rotated"),
     }
     for name, tok in tokens.items():
         env[f"TOK_{name}"] = tok
@@ -283,6 +306,7 @@ def build():
     env["TOK_NONE_ALG"] = _b64(b'{"alg":"none"}') + "." + body + "."
     env["TOK_HUGE"] = head + "." + "A" * 70000 + "." + sig
     env["ISSUER"] = ISSUER
+    env["IDP_A"], env["IDP_B"] = IDP_A, IDP_B
     env["AUDIENCE"] = AUDIENCE
     return env, minters
 

@@ -1,0 +1,95 @@
+-- Issuer profiles, keys identified by (issuer, kid), and sync_jwks as identity providers
+-- publish their key sets. Administration runs as the superuser; tokens are tried as tester.
+\set VERBOSITY terse
+\getenv idp_a IDP_A
+\getenv idp_b IDP_B
+\getenv jwks_a JWKS_IDP_A
+\getenv jwks_b JWKS_IDP_B
+\getenv jwks_a_rotated JWKS_IDP_A_ROTATED
+\getenv tok_a TOK_IDP_A
+\getenv tok_b TOK_IDP_B
+\getenv tok_b_claims_a TOK_IDP_B_CLAIMS_A
+\getenv tok_a_day TOK_IDP_A_DAY
+\getenv tok_a_no_aud TOK_IDP_A_NO_AUD
+\getenv tok_a_org_role TOK_IDP_A_ORG_ROLE
+\getenv tok_a_rotated TOK_IDP_A_ROTATED
+-- Without a profile, these issuers are not accepted (not in pg_jwt_guard.issuers).
+SELECT * FROM jwt_guard.sync_jwks(:'idp_a', :'jwks_a');
+\c - tester
+SELECT t.auth(:'tok_a');
+\c - postgres
+-- A profile accepts its issuer. Both issuers publish kid "1": keys are told apart by issuer.
+SELECT jwt_guard.set_issuer(:'idp_a');
+SELECT jwt_guard.set_issuer(:'idp_b');
+SELECT * FROM jwt_guard.sync_jwks(:'idp_b', :'jwks_b');
+SELECT kid, alg, issuer, status FROM jwt_guard.keys WHERE issuer IN (:'idp_a', :'idp_b') ORDER BY issuer, kid;
+-- Idempotent: the same document again changes nothing.
+SELECT * FROM jwt_guard.sync_jwks(:'idp_a', :'jwks_a');
+\c - tester
+SELECT t.auth(:'tok_a');
+SELECT t.auth(:'tok_b');
+-- B's key with A's name: A's kid "1" is looked up, and B's signature does not verify with it.
+SELECT t.auth(:'tok_b_claims_a');
+-- The global policy applies until the profile overrides it.
+SELECT t.auth(:'tok_a_day');
+SELECT t.auth(:'tok_a_no_aud');
+SELECT t.auth(:'tok_a_org_role');
+-- A profile's values override the global settings for its issuer only; each call replaces the
+-- whole profile (NULL keeps the global setting).
+\c - postgres
+SELECT jwt_guard.set_issuer(:'idp_a', max_lifetime => '24 hours');
+\c - tester
+SELECT t.auth(:'tok_a_day');
+SELECT t.auth(:'tok_a_no_aud');
+\c - postgres
+-- An empty audience list: like an empty pg_jwt_guard.audience, tokens without aud (Cognito access
+-- tokens, Clerk session tokens) pass and tokens with aud are refused.
+SELECT jwt_guard.set_issuer(:'idp_a', audience => '{}');
+\c - tester
+SELECT t.auth(:'tok_a_no_aud');
+SELECT t.auth(:'tok_a');
+\c - postgres
+-- IdP role names mapped to database roles (Clerk's org:admin).
+SELECT jwt_guard.set_issuer(:'idp_a', role_claim => 'org_role', role_map => '{"org:admin": "app_user"}');
+SELECT iss, audience, max_lifetime, role_claim, role_map FROM jwt_guard.issuers ORDER BY iss;
+\c - tester
+SELECT t.auth(:'tok_a_org_role');
+SELECT t.auth(:'tok_a');
+-- B keeps the global policy; A's 24-hour lifetime went with the profile it replaced.
+SELECT t.auth(:'tok_b');
+SELECT t.auth(:'tok_a_day');
+-- Rotation: the new document adds kid "2"; retire_missing retires kid "1" of A only.
+\c - postgres
+SELECT jwt_guard.set_issuer(:'idp_a');
+SELECT * FROM jwt_guard.sync_jwks(:'idp_a', :'jwks_a_rotated', retire_missing => true);
+SELECT kid, issuer, status FROM jwt_guard.keys WHERE issuer IN (:'idp_a', :'idp_b') ORDER BY issuer, kid;
+\c - tester
+SELECT t.auth(:'tok_a');
+SELECT t.auth(:'tok_a_rotated');
+SELECT t.auth(:'tok_b');
+-- A stored kid whose material changed is never silently replaced.
+\c - postgres
+SELECT * FROM jwt_guard.sync_jwks(:'idp_b', :'jwks_a_rotated');
+SELECT * FROM jwt_guard.sync_jwks(:'idp_a', replace(:'jwks_b', '"kid": "1"', '"kid": "2"')::jsonb);
+-- Bad input.
+SELECT * FROM jwt_guard.sync_jwks(:'idp_a', '{"kid": "x"}');
+SELECT * FROM jwt_guard.sync_jwks(NULL, '{"keys": []}');
+SELECT jwt_guard.set_issuer(:'idp_a', max_lifetime => '31 days');
+SELECT jwt_guard.set_issuer(:'idp_a', role_map => '{"org:admin": "pg_monitor"}');
+SELECT jwt_guard.set_issuer(:'idp_a', jwks_uri => 'http://insecure.test/jwks');
+SELECT jwt_guard.set_issuer('');
+-- Only the superuser administers issuers and keys.
+\c - tester
+SELECT t.try($$SELECT jwt_guard.set_issuer('https://evil.test')$$);
+SELECT t.try($$SELECT * FROM jwt_guard.sync_jwks('https://evil.test', '{"keys": []}')$$);
+SELECT t.try('SELECT count(*) FROM jwt_guard.issuers');
+-- Dropping a profile stops its issuer (its keys stay, bound to it).
+\c - postgres
+SELECT jwt_guard.drop_issuer(:'idp_b');
+SELECT jwt_guard.drop_issuer(:'idp_b');
+\c - tester
+SELECT t.auth(:'tok_b');
+\c - postgres
+SELECT jwt_guard.retire_key('1', :'idp_b');
+SELECT jwt_guard.retire_key('1', :'idp_b');
+SELECT jwt_guard.drop_issuer(:'idp_a');
