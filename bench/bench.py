@@ -8,6 +8,7 @@ Point selects under RLS, measured with pgbench (simple protocol, one random id p
   c_es256_distinct   one of 1,000 distinct ES256 tokens per transaction, token cache off
   c_es256_distinct_cached   the same with the token cache at its default size (1,000: all fit)
   c_hs256_noaudit    c_hs256 with pg_jwt_guard.audit_log = off (how much the audit line costs)
+  c_hs256_locked     c_hs256 as a login role listed in login_roles (what the isolation checks cost)
   d_hs256_enforce    c_hs256 for a login role with pg_jwt_guard.enforce_permissions = on
 Serial 1M-row scans, count(*) of one tenant, timed by EXPLAIN (ANALYZE, TIMING OFF):
   literal / postgrest_json / guard (tenant()) / guard_wrapped ((SELECT tenant()))
@@ -120,8 +121,11 @@ def setup(c, keys):
         x("CREATE ROLE app_user NOLOGIN")
         # The bench login roles are members of app_user: SET LOCAL ROLE and PostgREST's
         # set_config('role') need it. They are not in pg_jwt_guard.login_roles, so nothing locks them.
-        for role in ("bench", "bench_enforce", "bench_noaudit", "bench_nocache"):
+        for role in ("bench", "bench_enforce", "bench_noaudit", "bench_nocache", "bench_locked"):
             x(f"CREATE ROLE {role} LOGIN NOINHERIT IN ROLE app_user")
+        # The README's setup: the login role is listed in login_roles, so every statement before
+        # and under the token runs through the isolation allow-lists.
+        x("ALTER ROLE bench_locked SET pg_jwt_guard.login_roles = 'bench_locked'")
         x("ALTER ROLE bench_enforce SET pg_jwt_guard.enforce_permissions = on")
         x("ALTER ROLE bench_noaudit SET pg_jwt_guard.audit_log = off")
         # The distinct-token case must not profit from the token cache: its default size (1,000)
@@ -189,6 +193,7 @@ def scripts(tokens, postgrest_claims):
     s["c_es256_distinct"] = ("bench_nocache", distinct)
     s["c_es256_distinct_cached"] = ("bench", distinct)
     s["c_hs256_noaudit"] = ("bench_noaudit", guard(tokens["HS256"]))
+    s["c_hs256_locked"] = ("bench_locked", guard(tokens["HS256"]))
     s["d_hs256_enforce"] = ("bench_enforce", guard(tokens["HS256"]))
     return s
 
@@ -341,6 +346,8 @@ def targets(point, scan):
          scan["guard_wrapped"]["median"] / lit, "<=", 1.10, "x"),
         ("scan, JSON policy / (SELECT tenant()) >= 10x",
          scan["postgrest_json"]["median"] / scan["guard_wrapped"]["median"], ">=", 10.0, "x"),
+        ("isolation allow-lists cost <= 3% (locked / c_hs256 >= 0.97)",
+         point["c_hs256_locked"]["median"] / point["c_hs256"]["median"], ">=", 0.97, "x"),
         ("enforce_permissions costs <= 5% (d / c_hs256 >= 0.95)",
          point["d_hs256_enforce"]["median"] / point["c_hs256"]["median"], ">=", 0.95, "x"),
     ]
@@ -359,6 +366,7 @@ LABELS = {
     "c_es256_distinct": "(c) ES256, 1,000 distinct, no token cache",
     "c_es256_distinct_cached": "(c) ES256, 1,000 distinct, cached [info]",
     "c_hs256_noaudit": "(c) HS256, audit_log = off [info]",
+    "c_hs256_locked": "(c) HS256, login role locked (isolation)",
     "d_hs256_enforce": "(d) HS256, enforce_permissions = on",
     "literal": "literal 'acme'",
     "postgrest_json": "current_setting(...)::json->>'tenant_id'",

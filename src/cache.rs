@@ -40,6 +40,9 @@ pub struct Verified {
     settings: Rc<Snapshot>,
     /// The policy it was verified under (the global one, or its issuer's profile applied).
     policy: jwt_guard_core::Policy,
+    /// Whether an authenticate() has logged it yet: verify() fills the cache without a line,
+    /// so the first authenticate() of an entry is logged as a verification.
+    pub audited: std::cell::Cell<bool>,
 }
 
 /// Registers the invalidation callbacks; called once while preloading.
@@ -167,6 +170,7 @@ pub fn store(
         generation: at,
         settings,
         policy,
+        audited: std::cell::Cell::new(false),
     });
     if at == generation() {
         with_tokens(|c| c.put(key, verified.clone()));

@@ -108,7 +108,8 @@ fn authenticate(token: Option<&str>, role: default!(Option<&str>, "NULL")) -> Pr
     let result = context::refuse_unsafe("authenticate()").and_then(|_| check(token, role));
     let (verified, from_cache) = result.or_raise();
     identity::apply(verified.identity.clone(), &verified.serialized, verified.role_oid).or_raise();
-    audit(&verified.identity, &verified.role, from_cache);
+    let first_use = !verified.audited.replace(true);
+    audit(&verified.identity, &verified.role, from_cache && !first_use);
     verified.claims.clone()
 }
 

@@ -204,9 +204,30 @@ pub fn clear() -> Result<(), GuardError> {
     Ok(())
 }
 
+/// random()'s generator state would let this client fix (setseed, SET seed) or learn the
+/// values the next client of a pooled backend draws: it is reseeded from the strong source.
+fn reseed_random() {
+    let mut bytes = [0u8; 8];
+    // SAFETY: fills our own buffer; false means no strong randomness, and the state is left.
+    if !unsafe { pg_sys::pg_strong_random(bytes.as_mut_ptr().cast(), bytes.len()) } {
+        return;
+    }
+    let seed = (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
+    // SAFETY: setseed only seeds the backend's random() state; the value is within [-1, 1].
+    unsafe {
+        pg_sys::DirectFunctionCall1Coll(
+            Some(setseed),
+            pg_sys::InvalidOid,
+            pg_sys::Datum::from(seed.to_bits()),
+        );
+    }
+}
+
 extern "C-unwind" {
     /// From commands/sequence.h (not in pgrx's bindings): what DISCARD SEQUENCES runs.
     fn ResetSequenceCaches();
+    /// The SQL function setseed(float8), called directly as PostgreSQL's own C function.
+    fn setseed(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum;
 }
 
 /// At COMMIT Postgres keeps the user id we set, so we restore it; at ABORT Postgres already
@@ -228,6 +249,7 @@ unsafe extern "C-unwind" fn on_xact_event(event: pg_sys::XactEvent::Type, _arg: 
     if (ended || aborted) && (BASE_USER.get().is_some() || crate::lockdown::login_role_cached()) {
         // SAFETY: frees the backend's sequence cache; no catalog access, cannot fail.
         unsafe { ResetSequenceCaches() };
+        reseed_random();
     }
     if ended {
         if let Some(base) = BASE_USER.take() {

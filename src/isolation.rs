@@ -130,16 +130,36 @@ pub unsafe fn utility_refusal(
     })
 }
 
-/// SQL `EXECUTE` of a named statement follows the same rule as the protocol's.
+/// SQL `EXECUTE` of a named statement follows the same rule as the protocol's, also when
+/// wrapped in `EXPLAIN` or `CREATE TABLE ... AS EXECUTE`.
 unsafe fn execute_refusal(node: *mut pg_sys::Node) -> Option<GuardError> {
-    // SAFETY: the cast follows the tag check; the name is a C string.
+    use pg_sys::NodeTag::*;
+    // SAFETY: each cast follows its tag check; names are C strings.
     unsafe {
-        if (*node).type_ != pg_sys::NodeTag::T_ExecuteStmt {
+        if node.is_null() {
             return None;
         }
-        let name = (*(node as *mut pg_sys::ExecuteStmt)).name;
-        let name = name.as_ref().map(|n| CStr::from_ptr(n).to_string_lossy().into_owned())?;
-        statement_name_refusal(&name)
+        match (*node).type_ {
+            T_ExecuteStmt => {
+                let name = (*(node as *mut pg_sys::ExecuteStmt)).name;
+                let name = name.as_ref().map(|n| CStr::from_ptr(n).to_string_lossy().into_owned())?;
+                statement_name_refusal(&name)
+            }
+            T_ExplainStmt => execute_refusal(query_utility((*(node as *mut pg_sys::ExplainStmt)).query)),
+            T_CreateTableAsStmt => execute_refusal(query_utility((*(node as *mut pg_sys::CreateTableAsStmt)).query)),
+            _ => None,
+        }
+    }
+}
+
+/// The utility statement a wrapped Query holds, or NULL.
+unsafe fn query_utility(query: *mut pg_sys::Node) -> *mut pg_sys::Node {
+    // SAFETY: the cast follows the tag check.
+    unsafe {
+        if query.is_null() || (*query).type_ != pg_sys::NodeTag::T_Query {
+            return std::ptr::null_mut();
+        }
+        (*(query as *mut pg_sys::Query)).utilityStmt
     }
 }
 
@@ -176,8 +196,8 @@ unsafe fn token_statement(node: *mut pg_sys::Node) -> Verdict {
             T_TransactionStmt => transaction_statement(node as *mut pg_sys::TransactionStmt),
             T_VariableSetStmt => setting_statement(node as *mut pg_sys::VariableSetStmt),
             T_VariableShowStmt | T_DiscardStmt | T_DeallocateStmt | T_ClosePortalStmt | T_ExecuteStmt
-            | T_FetchStmt | T_CopyStmt | T_DoStmt | T_CallStmt | T_LockStmt | T_TruncateStmt | T_NotifyStmt
-            | T_UnlistenStmt => Ok(()),
+            | T_FetchStmt | T_CopyStmt | T_DoStmt | T_CallStmt | T_LockStmt | T_NotifyStmt | T_UnlistenStmt => Ok(()),
+            T_TruncateStmt => truncate_statement(node as *mut pg_sys::TruncateStmt),
             T_DeclareCursorStmt => {
                 let options = (*(node as *mut pg_sys::DeclareCursorStmt)).options;
                 if options & pg_sys::CURSOR_OPT_HOLD as i32 != 0 {
@@ -203,6 +223,40 @@ unsafe fn token_statement(node: *mut pg_sys::Node) -> Verdict {
             }
             _ => Err(String::new()),
         }
+    }
+}
+
+/// TRUNCATE ignores row level security: under a token it would empty every tenant's rows.
+unsafe fn truncate_statement(stmt: *mut pg_sys::TruncateStmt) -> Verdict {
+    // SAFETY: a list of RangeVar, as the grammar builds it; names are resolved without locks.
+    unsafe {
+        let relations = pgrx::PgList::<pg_sys::RangeVar>::from_pg((*stmt).relations);
+        for rv in relations.iter_ptr() {
+            let relid = pg_sys::RangeVarGetRelidExtended(
+                rv,
+                pg_sys::NoLock as i32,
+                pg_sys::RVROption::RVR_MISSING_OK,
+                None,
+                std::ptr::null_mut(),
+            );
+            if relid != pg_sys::InvalidOid && pg_sys::get_rel_relkind(relid) != 0 && has_row_security(relid) {
+                return Err(" (the table has row level security, which TRUNCATE ignores)".into());
+            }
+        }
+    }
+    Ok(())
+}
+
+unsafe fn has_row_security(relid: pg_sys::Oid) -> bool {
+    // SAFETY: opens the relation's cache entry briefly, without a lock, as planning would.
+    unsafe {
+        let rel = pg_sys::RelationIdGetRelation(relid);
+        if rel.is_null() {
+            return false;
+        }
+        let rls = (*(*rel).rd_rel).relrowsecurity;
+        pg_sys::RelationClose(rel);
+        rls
     }
 }
 
@@ -447,8 +501,14 @@ enum Builtin {
     Harmless,
     LargeObject,
     SessionLock,
+    /// pg_stat_get_xact_*: counters of this backend not yet flushed, earlier clients' included.
+    BackendCounters,
     Other,
 }
+
+/// Functions of extensions that open connections or cursors kept by the backend after the
+/// transaction (dblink), whatever schema they were installed in.
+const SESSION_CONNECTIONS: [&str; 3] = ["dblink_connect", "dblink_connect_u", "dblink_open"];
 
 thread_local! {
     /// Built-in functions never change, so their kind is kept for the life of the backend.
@@ -474,6 +534,8 @@ fn builtin_kind(func: pg_sys::Oid) -> Option<Builtin> {
         Builtin::LargeObject
     } else if SESSION_LOCKS.contains(&name.as_str()) {
         Builtin::SessionLock
+    } else if name.starts_with("pg_stat_get_xact_") {
+        Builtin::BackendCounters
     } else if volatility as u8 == pg_sys::PROVOLATILE_IMMUTABLE {
         Builtin::Immutable
     } else if HARMLESS_BUILTINS.contains(&name.as_str()) {
@@ -499,7 +561,14 @@ fn anonymous_call(func: pg_sys::Oid) -> Option<GuardError> {
 }
 
 fn token_call(func: pg_sys::Oid) -> Option<GuardError> {
-    match builtin_kind(func)? {
+    let Some(kind) = builtin_kind(func) else {
+        return extension_call(func);
+    };
+    match kind {
+        Builtin::BackendCounters => Some(refuse(format!(
+            "{} is not allowed under a token identity (it shows earlier clients' activity on this backend)",
+            function_name(func)
+        ))),
         Builtin::SessionLock => Some(refuse(format!(
             "{} is not allowed under a token identity (a session-level lock outlives it; use the _xact_ variant)",
             function_name(func)
@@ -512,6 +581,19 @@ fn token_call(func: pg_sys::Oid) -> Option<GuardError> {
         }
         _ => None,
     }
+}
+
+/// Non-built-in functions under a token: only those known to keep connections past the
+/// transaction are refused.
+fn extension_call(func: pg_sys::Oid) -> Option<GuardError> {
+    // SAFETY: syscache lookup; NULL when the function is gone.
+    let name = unsafe { pg_sys::get_func_name(func).as_ref().map(|n| CStr::from_ptr(n).to_bytes().to_vec()) }?;
+    SESSION_CONNECTIONS.iter().any(|c| c.as_bytes() == name.as_slice()).then(|| {
+        refuse(format!(
+            "{} is not allowed under a token identity (the connection would outlive it)",
+            function_name(func)
+        ))
+    })
 }
 
 fn token_grants_large_objects() -> bool {

@@ -23,6 +23,7 @@ use std::ffi::{c_char, c_void, CStr};
 static mut PREV_PROCESS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
 static mut ROLE_CHECK: pg_sys::GucStringCheckHook = None;
 static mut SESSION_AUTH_CHECK: pg_sys::GucStringCheckHook = None;
+static mut TEMP_BUFFERS_CHECK: pg_sys::GucIntCheckHook = None;
 
 /// Installs the hooks; only called while preloading, so they are in place before any statement.
 pub fn install() {
@@ -32,6 +33,43 @@ pub fn install() {
         pg_sys::ProcessUtility_hook = Some(process_utility);
         ROLE_CHECK = wrap_check(c"role", Some(role_check));
         SESSION_AUTH_CHECK = wrap_check(c"session_authorization", Some(session_auth_check));
+        TEMP_BUFFERS_CHECK = wrap_int_check(c"temp_buffers", Some(temp_buffers_check));
+    }
+}
+
+/// Replaces a built-in integer setting's check hook, returning the original.
+unsafe fn wrap_int_check(name: &CStr, hook: pg_sys::GucIntCheckHook) -> pg_sys::GucIntCheckHook {
+    // SAFETY: the GUC table is fully built before shared_preload_libraries are loaded.
+    unsafe {
+        let vars = pg_sys::get_guc_variables();
+        for i in 0..pg_sys::GetNumConfigOptions() as usize {
+            let gen = *vars.add(i);
+            if CStr::from_ptr((*gen).name) == name && (*gen).vartype == pg_sys::config_type::PGC_INT {
+                let conf = gen as *mut pg_sys::config_int;
+                let original = (*conf).check_hook;
+                (*conf).check_hook = hook;
+                return original;
+            }
+        }
+    }
+    None
+}
+
+/// temp_buffers sizes the backend's local buffer pool the first time a temporary table is
+/// used, for the life of the backend, even when set with SET LOCAL: a locked session may not
+/// change it for the clients that come after it on a pooled backend.
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn temp_buffers_check(
+    newval: *mut std::ffi::c_int,
+    extra: *mut *mut c_void,
+    source: pg_sys::GucSource::Type,
+) -> bool {
+    // SAFETY: forwards Postgres' own arguments to the original hook.
+    unsafe {
+        if !exempt(source) && source != pg_sys::GucSource::PGC_S_TEST && locked() {
+            return refuse_in_check("temp_buffers (it outlives the transaction)");
+        }
+        TEMP_BUFFERS_CHECK.is_none_or(|original| original(newval, extra, source))
     }
 }
 

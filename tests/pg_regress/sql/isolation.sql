@@ -51,6 +51,9 @@ GRANT SELECT ON tenant_varchar, tenant_char, tenant_numeric, parted, parted_acme
 CREATE FUNCTION public.spy(text) RETURNS boolean LANGUAGE sql AS 'SELECT true';
 SELECT jwt_guard.add_key('retire-open', 'HS256', :'key_retire_open');
 CREATE EXTENSION IF NOT EXISTS dblink;
+-- The first random() after setseed(0.1234), to show a planted seed does not reach the next client.
+SELECT setseed(0.1234);
+SELECT random() AS seeded_random \gset
 CREATE SEQUENCE t.seq;
 GRANT USAGE ON SEQUENCE t.seq TO app_user;
 -- A domain whose CHECK reads the tenant: its expression is cached outside any plan.
@@ -165,6 +168,26 @@ BEGIN;
 SELECT jwt_guard.authenticate(:'tok_globex') ->> 'sub' AS sub;
 SELECT t.try('SELECT currval(''t.seq'')');
 SELECT t.try('SELECT lastval()');
+ROLLBACK;
+-- random()'s state is reseeded when a transaction of a locked session ends.
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_acme') ->> 'sub' AS sub;
+SELECT t.try('SELECT setseed(0.1234)');
+COMMIT;
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_globex') ->> 'sub' AS sub;
+SELECT random() <> :seeded_random AS not_the_planted_sequence;
+ROLLBACK;
+-- Backend-wide state a transaction could leave or read: temp_buffers, unflushed counters, dblink.
+BEGIN;
+SET LOCAL temp_buffers = '1MB';
+ROLLBACK;
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_acme') ->> 'sub' AS sub;
+SELECT t.try('SET LOCAL temp_buffers = ''1MB''');
+SELECT t.try('SELECT count(*) FROM pg_stat_xact_user_tables');
+SELECT t.try($$SELECT pg_stat_get_xact_numscans('orders'::regclass)$$);
+SELECT t.try($$SELECT dblink_connect('kept', 'dbname=postgres')$$);
 ROLLBACK;
 -- A session-level setting changed by a function under a token is refused at COMMIT.
 BEGIN;

@@ -107,6 +107,14 @@ BEGIN;
 SELECT jwt_guard.authenticate(:'tok_acme') ->> 'tenant_id' AS tenant;
 EXECUTE named;
 ROLLBACK;
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_acme') ->> 'tenant_id' AS tenant;
+EXPLAIN (COSTS OFF) EXECUTE named;
+ROLLBACK;
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_acme') ->> 'tenant_id' AS tenant;
+CREATE TEMP TABLE copied ON COMMIT DROP AS EXECUTE named;
+ROLLBACK;
 \c - postgres
 ALTER ROLE tester SET pg_jwt_guard.statement_prefixes = '*';
 \c - tester

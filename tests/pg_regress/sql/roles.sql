@@ -9,6 +9,8 @@ CREATE ROLE schema_owner NOLOGIN;
 CREATE SCHEMA owned_schema AUTHORIZATION schema_owner;
 CREATE ROLE trigger_holder NOLOGIN;
 GRANT TRIGGER ON orders TO trigger_holder;
+CREATE ROLE truncate_holder NOLOGIN;
+GRANT TRUNCATE ON orders TO truncate_holder;
 CREATE ROLE owner_member NOLOGIN;
 GRANT func_owner TO owner_member;
 \c - tester
@@ -28,6 +30,7 @@ SHOW pg_jwt_guard.allowed_roles;
 \getenv tok_schema_owner TOK_ROLE_SCHEMA_OWNER
 \getenv tok_trigger_holder TOK_ROLE_TRIGGER_HOLDER
 \getenv tok_owner_member TOK_ROLE_OWNER_MEMBER
+\getenv tok_truncate_holder TOK_ROLE_TRUNCATE_HOLDER
 \getenv tok_unlisted TOK_ROLE_UNLISTED
 \getenv tok_missing TOK_ROLE_MISSING
 \getenv tok_none TOK_ROLE_NONE
@@ -56,6 +59,12 @@ SELECT t.auth(:'tok_func_owner');
 SELECT t.auth(:'tok_schema_owner');
 SELECT t.auth(:'tok_trigger_holder');
 SELECT t.auth(:'tok_owner_member');
+SELECT t.auth(:'tok_truncate_holder');
+-- TRUNCATE ignores row level security: a role may hold it, a token may not use it on such a table.
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_truncate_holder') ->> 'role' AS role;
+TRUNCATE orders;
+ROLLBACK;
 SELECT t.auth(:'tok_unlisted');
 SELECT t.auth(:'tok_missing');
 SELECT t.auth(:'tok_none');
