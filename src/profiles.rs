@@ -136,10 +136,18 @@ fn set_issuer(
     .or_raise();
 }
 
-/// Removes the profile of `iss` (its keys stay); false when there was none.
+/// Stops accepting `iss`: removes its profile and retires its active keys (a key bound to an
+/// issuer would otherwise go on verifying its tokens). False when there was no profile.
 #[pg_extern(volatile, parallel_unsafe)]
 fn drop_issuer(iss: &str) -> bool {
     preload::require().or_raise();
+    Spi::run_with_args(
+        "UPDATE jwt_guard.key_store SET status = 'retired', retired = pg_catalog.now() \
+         WHERE issuer OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'active'",
+        &[iss.into()],
+    )
+    .map_err(|e| GuardError::Setting(format!("could not retire the issuer's keys: {e}")))
+    .or_raise();
     Spi::get_one_with_args::<String>(
         "DELETE FROM jwt_guard.issuer_profiles WHERE iss OPERATOR(pg_catalog.=) $1 RETURNING iss",
         &[iss.into()],

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Runs the pg_regress suites against a throw-away PostgreSQL 15 with pg_jwt_guard preloaded,
 then the scenario checks that need more than one psql session, then the pooled hostile-neighbour
-suite (tests/tools/neighbours.py), and prints one closing line:
+suite (tests/tools/neighbours.py) and the identity-provider recipes (tests/tools/providers.py),
+and prints one closing line:
 `N passed, N failed` (core test counts passed in by scripts/test.sh are added in).
 
 Keys and tokens are minted fresh by tests/tools/fixtures.py (PyJWT) and handed to psql as
@@ -22,6 +23,7 @@ sys.path.insert(0, os.path.join(HERE, "tools"))
 import fixtures  # noqa: E402
 import scenarios  # noqa: E402
 import neighbours  # noqa: E402
+import providers  # noqa: E402
 
 PGBIN = "/usr/lib/postgresql/15/bin"
 PGXS = subprocess.run([f"{PGBIN}/pg_config", "--pgxs"], capture_output=True, text=True).stdout.strip()
@@ -86,7 +88,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--core-passed", type=int, default=0)
     ap.add_argument("--core-failed", type=int, default=0)
-    ap.add_argument("--only", choices=["regress", "scenarios", "neighbours"], default=None)
+    ap.add_argument("--only", choices=["regress", "scenarios", "neighbours", "providers"], default=None)
     args = ap.parse_args()
 
     env = {k: v for k, v in os.environ.items() if k != "RUST_BACKTRACE"}
@@ -105,6 +107,10 @@ def main():
     if args.only in (None, "neighbours"):
         p, f = neighbours.run_all(env, minters)
         print(f"neighbours: {p} passed, {f} failed")
+        passed, failed = passed + p, failed + f
+    if args.only in (None, "providers"):
+        p, f = providers.run_all(env, minters)
+        print(f"providers: {p} passed, {f} failed")
         passed, failed = passed + p, failed + f
     print(f"{passed} passed, {failed} failed")
     return 0 if failed == 0 else 1

@@ -146,7 +146,9 @@ impl VerifyingKey {
             KeyFormat::Text => Self::from_text(alg, text, issuer),
             KeyFormat::Jwk => {
                 let jwk: Value = serde_json::from_str(text).map_err(|_| KeyError::new("stored JWK is not JSON"))?;
-                let imported = import_jwk(&jwk, issuer)?;
+                // As sync_jwks read it: the stored algorithm stands in for a missing alg, the
+                // thumbprint for a missing kid.
+                let imported = read_jwk(&jwk, issuer, Some(require_alg(alg)?), true)?;
                 if alg_name(imported.key.alg) != alg {
                     return Err(KeyError::new("stored JWK does not match its algorithm"));
                 }

@@ -613,3 +613,20 @@ fn a_jwk_without_kid_is_named_by_its_rfc7638_thumbprint() {
     let thumb = jwt_guard_core::keys::jwk_thumbprint(&bare).unwrap();
     assert_eq!(got, vec![(Some(thumb), Ok(Algorithm::ES256))]);
 }
+
+#[test]
+fn synced_keys_without_alg_or_kid_load_back_and_verify() {
+    let mut rsa = key_for(Algorithm::RS256).jwk;
+    rsa["kid"] = json!("entra-style");
+    let bare_ec = key_for(Algorithm::ES256).jwk;
+    let doc = json!({"keys": [rsa, bare_ec]});
+    let verdicts = jwt_guard_core::keys::classify_jwks(&doc, Some(ISSUER), Some("RS256")).unwrap();
+    assert_eq!(verdicts.len(), 2);
+    for (v, alg) in verdicts.into_iter().zip([Algorithm::RS256, Algorithm::ES256]) {
+        let jwt_guard_core::keys::JwkVerdict::Use(k) = v else { panic!("skipped: {v:?}") };
+        let loaded = VerifyingKey::load(alg_name(alg), KeyFormat::Jwk, &k.jwk_text, Some(ISSUER))
+            .unwrap_or_else(|e| panic!("{alg:?} does not load back: {e}"));
+        assert_eq!(loaded.fingerprint(), k.key.fingerprint());
+        accepts_tokens_of(&loaded, &key_for(alg));
+    }
+}

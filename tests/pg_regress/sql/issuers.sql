@@ -83,13 +83,13 @@ SELECT jwt_guard.set_issuer('');
 SELECT t.try($$SELECT jwt_guard.set_issuer('https://evil.test')$$);
 SELECT t.try($$SELECT * FROM jwt_guard.sync_jwks('https://evil.test', '{"keys": []}')$$);
 SELECT t.try('SELECT count(*) FROM jwt_guard.issuers');
--- Dropping a profile stops its issuer (its keys stay, bound to it).
+-- Dropping a profile stops its issuer: its keys are retired with it.
 \c - postgres
 SELECT jwt_guard.drop_issuer(:'idp_b');
 SELECT jwt_guard.drop_issuer(:'idp_b');
 \c - tester
 SELECT t.auth(:'tok_b');
 \c - postgres
-SELECT jwt_guard.retire_key('1', :'idp_b');
+SELECT kid, status FROM jwt_guard.keys WHERE issuer = :'idp_b' ORDER BY kid;
 SELECT jwt_guard.retire_key('1', :'idp_b');
 SELECT jwt_guard.drop_issuer(:'idp_a');
