@@ -108,7 +108,10 @@ impl fmt::Display for Rejection {
                 quoted_list(token),
                 quoted_list(accepted)
             ),
-            AudienceUnexpected => write!(f, "token has an audience (aud) but pg_jwt_guard.audience is not set"),
+            AudienceUnexpected => write!(
+                f,
+                "token has an audience (aud) but no audience is accepted (pg_jwt_guard.audience, or the audience of the issuer's profile, is empty)"
+            ),
             NulInString => write!(f, "token contains a NUL character in a string"),
             BadPermission(why) => f.write_str(why),
         }
