@@ -572,3 +572,22 @@ proptest! {
         }
     }
 }
+
+// Floats, too, come back from the identity carrier exactly as verified.
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn float_claims_round_trip_exactly(bits in any::<u64>()) {
+        let f = f64::from_bits(bits);
+        prop_assume!(f.is_finite());
+        let key = key_for(Algorithm::HS256);
+        let mut claims: Map<String, Value> = serde_json::from_str(&good_payload()).unwrap();
+        claims.insert("score".into(), json!(f));
+        let token = mint(&Value::Object(claims).to_string(), &key);
+        let identity = check(&token, &key.verifying(), &policy(), NOW).unwrap();
+        let stored = serde_json::to_string(&identity).unwrap();
+        let read_back: jwt_guard_core::Identity = serde_json::from_str(&stored).unwrap();
+        prop_assert_eq!(read_back.claims["score"].as_f64(), Some(f));
+    }
+}

@@ -8,6 +8,7 @@
 //!   follows may be invalid too; refusing is right either way);
 //! - refused as too deep: serde_json accepts, and the value is nested deeper than the cap;
 //! - refused as invalid: serde_json refuses too.
+//!
 //! Accepted values are never nested deeper than `json::MAX_DEPTH`.
 #![no_main]
 
