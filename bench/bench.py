@@ -1,4 +1,4 @@
-"""pg_jwt_guard benchmark (issue 5): token verification in the database against what users run
+"""pg_jwt_guard benchmark: token verification in the database against what users run
 today, side by side on one throw-away cluster.
 
 Point selects under RLS, measured with pgbench (simple protocol, one random id per transaction):
@@ -401,7 +401,7 @@ def print_report(result):
               "(column 'other CPU'; scans: {:.0f}%). Those numbers are skewed: rerun on an idle machine."
               .format(100 * result["scan_other_cpu"]))
     print()
-    print("Targets (issue 5; ratios of medians from this run)")
+    print("Targets (ratios of medians from this run)")
     for t in result["targets"]:
         print(f"  {'PASS' if t['pass'] else 'MISS'}  {t['target']:55s} measured {t['measured']:.2f}x")
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# pg_jwt_guard benchmark (issue 5). Run as root from anywhere, with the extension installed:
+# pg_jwt_guard benchmark. Run as root from anywhere, with the extension installed:
 #
 #   bash bench/run.sh           # full run, about 10 minutes
 #   bash bench/run.sh --quick   # about 2 minutes

@@ -1,4 +1,4 @@
-//! Micro-benchmarks of the verification core (issue 5): what one `authenticate()` costs before
+//! Micro-benchmarks of the verification core: what one `authenticate()` costs before
 //! PostgreSQL is involved at all.
 //!
 //! - `verify/<alg>`: parse + verify of one typical token, per algorithm (signature dominates);
