@@ -52,7 +52,16 @@ pub fn init() {
     unsafe {
         pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache), pg_sys::Datum::from(0));
         // Roles, memberships and databases; functions, schemas and types for their owners.
-        for cache in [AUTHOID, AUTHNAME, AUTHMEMMEMROLE, AUTHMEMROLEMEM, DATABASEOID, PROCOID, NAMESPACEOID, TYPEOID] {
+        for cache in [
+            AUTHOID,
+            AUTHNAME,
+            AUTHMEMMEMROLE,
+            AUTHMEMROLEMEM,
+            DATABASEOID,
+            PROCOID,
+            NAMESPACEOID,
+            TYPEOID,
+        ] {
             pg_sys::CacheRegisterSyscacheCallback(cache as i32, Some(on_syscache), pg_sys::Datum::from(0));
         }
     }
@@ -140,8 +149,7 @@ fn with_tokens<R>(f: impl FnOnce(&mut LruCache<[u8; 32], Rc<Verified>>) -> R) ->
 pub fn lookup(key: &[u8; 32], settings: &Rc<Snapshot>, now: i64) -> Option<Rc<Verified>> {
     let hit = with_tokens(|c| c.get(key).cloned()).flatten()?;
     let same_settings = Rc::ptr_eq(&hit.settings, settings) || *hit.settings == **settings;
-    let current =
-        hit.generation == generation() && same_settings && hit.identity.still_valid(&hit.policy, now).is_ok();
+    let current = hit.generation == generation() && same_settings && hit.identity.still_valid(&hit.policy, now).is_ok();
     if !current {
         with_tokens(|c| c.pop(key));
         return None;

@@ -42,16 +42,18 @@ fn check(token: Option<&str>, requested_role: Option<&str>) -> Result<(Rc<Verifi
     let issuer = parsed.unverified_issuer();
     let profile = issuer.as_deref().and_then(|i| profiles.by_issuer.get(i));
     let policy = profile.map_or_else(|| policy.clone(), |p| policy.with_profile(p));
-    if parsed.len() > policy.max_token_bytes {
+    if parsed.byte_len() > policy.max_token_bytes {
         return Err(Rejection::TooLarge {
-            bytes: parsed.len(),
+            bytes: parsed.byte_len(),
             max: policy.max_token_bytes,
         }
         .into());
     }
     let verifying_key = keystore::find(parsed.kid.as_deref(), parsed.alg, issuer.as_deref())?;
     let identity = token::verify(&parsed, &verifying_key, &policy, now)?;
-    let default_role = profile.and_then(|p| p.default_role.clone()).or_else(|| default_role.clone());
+    let default_role = profile
+        .and_then(|p| p.default_role.clone())
+        .or_else(|| default_role.clone());
     let role = roles::choose_mapped(
         identity.role_claim.as_ref(),
         profile.map_or(&[][..], |p| &p.role_map[..]),
@@ -163,7 +165,14 @@ fn sync_jwks(
     jwks: Option<JsonB>,
     retire_missing: default!(bool, false),
     default_alg: default!(Option<&str>, "NULL"),
-) -> TableIterator<'static, (name!(kid, Option<String>), name!(action, String), name!(reason, Option<String>))> {
+) -> TableIterator<
+    'static,
+    (
+        name!(kid, Option<String>),
+        name!(action, String),
+        name!(reason, Option<String>),
+    ),
+> {
     preload::require().or_raise();
     let (Some(issuer), Some(jwks)) = (issuer.filter(|i| !i.is_empty()), jwks) else {
         GuardError::Key(KeyError::new("issuer and jwks must not be NULL or empty")).raise()

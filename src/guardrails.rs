@@ -13,8 +13,8 @@ use crate::{context, identity, preload, settings};
 use jwt_guard_core::permissions::{Command, Denial, Permissions};
 use jwt_guard_core::Identity;
 use pgrx::prelude::*;
-use pgrx::PgSqlErrorCode;
 use pgrx::PgList;
+use pgrx::PgSqlErrorCode;
 use std::ffi::CStr;
 use std::rc::Rc;
 
@@ -215,28 +215,36 @@ unsafe fn truncate_refusal(stmt: *mut pg_sys::TruncateStmt, permissions: Option<
                 .into(),
         ));
     }
-    // SAFETY: a list of RangeVar, as the grammar builds it.
-    let relations = unsafe { PgList::<pg_sys::RangeVar>::from_pg((*stmt).relations) };
-    for rv in relations.iter_ptr() {
-        // SAFETY: resolving a name the statement names; missing relations are PostgreSQL's to report.
-        let relid = unsafe {
-            pg_sys::RangeVarGetRelidExtended(
-                rv,
-                pg_sys::NoLock as i32,
-                pg_sys::RVROption::RVR_MISSING_OK,
-                None,
-                std::ptr::null_mut(),
-            )
-        };
-        if relid == pg_sys::InvalidOid {
-            continue;
-        }
+    // SAFETY: the statement's own relation list.
+    for relid in unsafe { truncate_targets(stmt) } {
         // SAFETY: relid was just resolved.
         if let Err(e) = unsafe { check_relation(permissions, Command::Truncate, relid, std::ptr::null_mut()) } {
             return Some(e);
         }
     }
     None
+}
+
+/// The relations a TRUNCATE names, resolved without locks; missing ones are left out for
+/// PostgreSQL to report.
+pub unsafe fn truncate_targets(stmt: *mut pg_sys::TruncateStmt) -> Vec<pg_sys::Oid> {
+    // SAFETY: a list of RangeVar, as the grammar builds it; each name is resolved as given.
+    unsafe {
+        let relations = PgList::<pg_sys::RangeVar>::from_pg((*stmt).relations);
+        relations
+            .iter_ptr()
+            .map(|rv| {
+                pg_sys::RangeVarGetRelidExtended(
+                    rv,
+                    pg_sys::NoLock as i32,
+                    pg_sys::RVROption::RVR_MISSING_OK,
+                    None,
+                    std::ptr::null_mut(),
+                )
+            })
+            .filter(|relid| *relid != pg_sys::InvalidOid)
+            .collect()
+    }
 }
 
 /// Whether the token lists the named action (exact, case-sensitive). False without identity
@@ -271,7 +279,8 @@ unsafe extern "C-unwind" fn emit_log(edata: *mut pg_sys::ErrorData) {
     // SAFETY: Postgres passes the error being reported; detail strings live in ErrorContext.
     unsafe {
         if let Some(e) = edata.as_mut() {
-            let integrity = e.sqlerrcode & 0xFFF == PgSqlErrorCode::ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION as i32 & 0xFFF;
+            let integrity =
+                e.sqlerrcode & 0xFFF == PgSqlErrorCode::ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION as i32 & 0xFFF;
             let values = integrity || (!e.detail.is_null() && shows_row_values(e.detail));
             if e.elevel >= pg_sys::PGERROR as i32 && !e.detail.is_null() && values && hide_details() {
                 if e.detail_log.is_null() {

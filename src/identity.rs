@@ -215,11 +215,7 @@ fn reseed_random() {
     let seed = (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
     // SAFETY: setseed only seeds the backend's random() state; the value is within [-1, 1].
     unsafe {
-        pg_sys::DirectFunctionCall1Coll(
-            Some(setseed),
-            pg_sys::InvalidOid,
-            pg_sys::Datum::from(seed.to_bits()),
-        );
+        pg_sys::DirectFunctionCall1Coll(Some(setseed), pg_sys::InvalidOid, pg_sys::Datum::from(seed.to_bits()));
     }
 }
 

@@ -40,7 +40,11 @@ pub const CLIENT_SETTINGS: [&str; 6] = [
 ];
 
 /// Per-transaction settings that `SET TRANSACTION` writes; PostgreSQL resets them itself.
-const TRANSACTION_SETTINGS: [&str; 3] = ["transaction_isolation", "transaction_read_only", "transaction_deferrable"];
+const TRANSACTION_SETTINGS: [&str; 3] = [
+    "transaction_isolation",
+    "transaction_read_only",
+    "transaction_deferrable",
+];
 
 /// Built-ins beyond the immutable ones that a session may call before a token: clocks, the
 /// server version, its own settings and backend, recovery state for health checks.
@@ -142,7 +146,9 @@ unsafe fn execute_refusal(node: *mut pg_sys::Node) -> Option<GuardError> {
         match (*node).type_ {
             T_ExecuteStmt => {
                 let name = (*(node as *mut pg_sys::ExecuteStmt)).name;
-                let name = name.as_ref().map(|n| CStr::from_ptr(n).to_string_lossy().into_owned())?;
+                let name = name
+                    .as_ref()
+                    .map(|n| CStr::from_ptr(n).to_string_lossy().into_owned())?;
                 statement_name_refusal(&name)
             }
             T_ExplainStmt => execute_refusal(query_utility((*(node as *mut pg_sys::ExplainStmt)).query)),
@@ -195,8 +201,8 @@ unsafe fn token_statement(node: *mut pg_sys::Node) -> Verdict {
         match (*node).type_ {
             T_TransactionStmt => transaction_statement(node as *mut pg_sys::TransactionStmt),
             T_VariableSetStmt => setting_statement(node as *mut pg_sys::VariableSetStmt),
-            T_VariableShowStmt | T_DiscardStmt | T_DeallocateStmt | T_ClosePortalStmt | T_ExecuteStmt
-            | T_FetchStmt | T_CopyStmt | T_DoStmt | T_CallStmt | T_LockStmt | T_NotifyStmt | T_UnlistenStmt => Ok(()),
+            T_VariableShowStmt | T_DiscardStmt | T_DeallocateStmt | T_ClosePortalStmt | T_ExecuteStmt | T_FetchStmt
+            | T_CopyStmt | T_DoStmt | T_CallStmt | T_LockStmt | T_NotifyStmt | T_UnlistenStmt => Ok(()),
             T_TruncateStmt => truncate_statement(node as *mut pg_sys::TruncateStmt),
             T_DeclareCursorStmt => {
                 let options = (*(node as *mut pg_sys::DeclareCursorStmt)).options;
@@ -228,21 +234,14 @@ unsafe fn token_statement(node: *mut pg_sys::Node) -> Verdict {
 
 /// TRUNCATE ignores row level security: under a token it would empty every tenant's rows.
 unsafe fn truncate_statement(stmt: *mut pg_sys::TruncateStmt) -> Verdict {
-    // SAFETY: a list of RangeVar, as the grammar builds it; names are resolved without locks.
-    unsafe {
-        let relations = pgrx::PgList::<pg_sys::RangeVar>::from_pg((*stmt).relations);
-        for rv in relations.iter_ptr() {
-            let relid = pg_sys::RangeVarGetRelidExtended(
-                rv,
-                pg_sys::NoLock as i32,
-                pg_sys::RVROption::RVR_MISSING_OK,
-                None,
-                std::ptr::null_mut(),
-            );
-            if relid != pg_sys::InvalidOid && pg_sys::get_rel_relkind(relid) != 0 && has_row_security(relid) {
-                return Err(" (the table has row level security, which TRUNCATE ignores)".into());
-            }
-        }
+    // SAFETY: the statement's own relation list; each relid was just resolved.
+    let rls = unsafe {
+        crate::guardrails::truncate_targets(stmt)
+            .into_iter()
+            .any(|r| has_row_security(r))
+    };
+    if rls {
+        return Err(" (the table has row level security, which TRUNCATE ignores)".into());
     }
     Ok(())
 }
@@ -288,7 +287,10 @@ unsafe fn setting_statement(stmt: *mut pg_sys::VariableSetStmt) -> Verdict {
     use pg_sys::VariableSetKind::*;
     // SAFETY: reading the statement's own fields; name is NULL or a C string.
     let (kind, local, name) = unsafe {
-        let name = (*stmt).name.as_ref().map(|n| CStr::from_ptr(n).to_string_lossy().into_owned());
+        let name = (*stmt)
+            .name
+            .as_ref()
+            .map(|n| CStr::from_ptr(n).to_string_lossy().into_owned());
         ((*stmt).kind, (*stmt).is_local, name.unwrap_or_default())
     };
     match kind {
@@ -445,9 +447,7 @@ pub fn install() {
 /// inlining, so a function a session may not call before a token is asked for here.
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn needs_fmgr(func: pg_sys::Oid) -> bool {
-    let ours = phase() == Some(Phase::Anonymous)
-        && crate::context::own_rights(None)
-        && anonymous_call(func).is_some();
+    let ours = phase() == Some(Phase::Anonymous) && crate::context::own_rights(None) && anonymous_call(func).is_some();
     // SAFETY: chaining to the previous hook with Postgres' own argument.
     ours || unsafe { PREV_NEEDS_FMGR.is_some_and(|prev| prev(func)) }
 }
@@ -471,7 +471,11 @@ unsafe extern "C-unwind" fn object_access(
     }
 }
 
-fn object_refusal(access: pg_sys::ObjectAccessType::Type, class_id: pg_sys::Oid, object_id: pg_sys::Oid) -> Option<GuardError> {
+fn object_refusal(
+    access: pg_sys::ObjectAccessType::Type,
+    class_id: pg_sys::Oid,
+    object_id: pg_sys::Oid,
+) -> Option<GuardError> {
     use pg_sys::ObjectAccessType::*;
     let interesting = matches!(access, OAT_FUNCTION_EXECUTE | OAT_POST_CREATE);
     if !interesting {
@@ -526,7 +530,11 @@ fn builtin_kind(func: pg_sys::Oid) -> Option<Builtin> {
     let (namespace, volatility, name) = unsafe {
         let name = pg_sys::get_func_name(func);
         let name = name.as_ref().map(|n| CStr::from_ptr(n).to_string_lossy().into_owned());
-        (pg_sys::get_func_namespace(func), pg_sys::func_volatile(func), name.unwrap_or_default())
+        (
+            pg_sys::get_func_namespace(func),
+            pg_sys::func_volatile(func),
+            name.unwrap_or_default(),
+        )
     };
     let kind = if namespace != pg_sys::Oid::from(pg_sys::PG_CATALOG_NAMESPACE) {
         Builtin::Other
@@ -587,13 +595,20 @@ fn token_call(func: pg_sys::Oid) -> Option<GuardError> {
 /// transaction are refused.
 fn extension_call(func: pg_sys::Oid) -> Option<GuardError> {
     // SAFETY: syscache lookup; NULL when the function is gone.
-    let name = unsafe { pg_sys::get_func_name(func).as_ref().map(|n| CStr::from_ptr(n).to_bytes().to_vec()) }?;
-    SESSION_CONNECTIONS.iter().any(|c| c.as_bytes() == name.as_slice()).then(|| {
-        refuse(format!(
-            "{} is not allowed under a token identity (the connection would outlive it)",
-            function_name(func)
-        ))
-    })
+    let name = unsafe {
+        pg_sys::get_func_name(func)
+            .as_ref()
+            .map(|n| CStr::from_ptr(n).to_bytes().to_vec())
+    }?;
+    SESSION_CONNECTIONS
+        .iter()
+        .any(|c| c.as_bytes() == name.as_slice())
+        .then(|| {
+            refuse(format!(
+                "{} is not allowed under a token identity (the connection would outlive it)",
+                function_name(func)
+            ))
+        })
 }
 
 fn token_grants_large_objects() -> bool {
@@ -615,5 +630,8 @@ fn function_name(func: pg_sys::Oid) -> String {
     let name: *mut c_char = unsafe { pg_sys::get_func_name(func) };
     // SAFETY: NULL or a palloc'd C string.
     let name = unsafe { name.as_ref().map(|n| CStr::from_ptr(n).to_string_lossy().into_owned()) };
-    format!("{}()", jwt_guard_core::error::printable(&name.unwrap_or_else(|| "?".into())))
+    format!(
+        "{}()",
+        jwt_guard_core::error::printable(&name.unwrap_or_else(|| "?".into()))
+    )
 }

@@ -122,7 +122,7 @@ pub fn import(jwks: &serde_json::Value, issuer: Option<&str>) -> Result<i32, Gua
 /// `retire_key`: from the next `authenticate()` on, no session accepts tokens signed with it.
 /// Without an issuer, every active key with that kid is retired.
 pub fn retire(kid: &str, issuer: Option<&str>) -> Result<(), GuardError> {
-    match retire_where(kid, issuer) {
+    match retire_where(Some(kid), issuer) {
         Ok(n) if n > 0 => Ok(()),
         _ => Err(KeyError::new(format!(
             "no active key with kid \"{}\"",
@@ -132,13 +132,22 @@ pub fn retire(kid: &str, issuer: Option<&str>) -> Result<(), GuardError> {
     }
 }
 
-fn retire_where(kid: &str, issuer: Option<&str>) -> Result<usize, pgrx::spi::Error> {
+/// Every active key bound to `issuer`: the issuer is no longer accepted.
+pub fn retire_issuer(issuer: &str) -> Result<usize, GuardError> {
+    retire_where(None, Some(issuer))
+        .map_err(|e| GuardError::Setting(format!("could not retire the issuer's keys: {e}")))
+}
+
+/// Retires the active keys with `kid` and/or bound to `issuer` (at least one is given).
+fn retire_where(kid: Option<&str>, issuer: Option<&str>) -> Result<usize, pgrx::spi::Error> {
+    debug_assert!(kid.is_some() || issuer.is_some());
     // No row limit: with one, the executor stops before the statement trigger fires.
     Spi::connect_mut(|client| {
         client
             .update(
                 "UPDATE jwt_guard.key_store SET status = 'retired', retired = pg_catalog.now() \
-                 WHERE kid OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'active' \
+                 WHERE status OPERATOR(pg_catalog.=) 'active' \
+                 AND ($1::text IS NULL OR kid OPERATOR(pg_catalog.=) $1) \
                  AND ($2::text IS NULL OR issuer OPERATOR(pg_catalog.=) $2)",
                 None,
                 &[kid.into(), issuer.into()],
@@ -155,7 +164,12 @@ pub struct SyncLine {
 }
 
 /// `sync_jwks`: brings the issuer's keys in line with a JWKS document, idempotently.
-pub fn sync(issuer: &str, jwks: &serde_json::Value, retire_missing: bool, default_alg: Option<&str>) -> Result<Vec<SyncLine>, GuardError> {
+pub fn sync(
+    issuer: &str,
+    jwks: &serde_json::Value,
+    retire_missing: bool,
+    default_alg: Option<&str>,
+) -> Result<Vec<SyncLine>, GuardError> {
     let mut out = Vec::new();
     let mut published = Vec::new();
     for verdict in keys::classify_jwks(jwks, Some(issuer), default_alg)? {
@@ -174,7 +188,8 @@ pub fn sync(issuer: &str, jwks: &serde_json::Value, retire_missing: bool, defaul
     if retire_missing {
         for kid in active_kids(issuer) {
             if !published.contains(&kid) {
-                retire_where(&kid, Some(issuer)).map_err(|e| GuardError::Setting(format!("could not retire a key: {e}")))?;
+                retire_where(Some(&kid), Some(issuer))
+                    .map_err(|e| GuardError::Setting(format!("could not retire a key: {e}")))?;
                 out.push(SyncLine {
                     kid: Some(kid),
                     action: "retired",
@@ -311,7 +326,10 @@ fn fetch(kid: Option<&str>, alg: Algorithm, issuer: Option<&str>) -> Vec<Row> {
 }
 
 fn parsed(row: &Row) -> Result<Rc<VerifyingKey>, GuardError> {
-    let cache_key = (format!("{}\0{}", row.issuer.as_deref().unwrap_or(""), row.kid), row.version.clone());
+    let cache_key = (
+        format!("{}\0{}", row.issuer.as_deref().unwrap_or(""), row.kid),
+        row.version.clone(),
+    );
     if let Some(hit) = PARSED.with_borrow(|m| m.get(&cache_key).cloned()) {
         return Ok(hit);
     }

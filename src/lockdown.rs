@@ -39,20 +39,11 @@ pub fn install() {
 
 /// Replaces a built-in integer setting's check hook, returning the original.
 unsafe fn wrap_int_check(name: &CStr, hook: pg_sys::GucIntCheckHook) -> pg_sys::GucIntCheckHook {
-    // SAFETY: the GUC table is fully built before shared_preload_libraries are loaded.
+    // SAFETY: an integer setting's generic part starts its config_int.
     unsafe {
-        let vars = pg_sys::get_guc_variables();
-        for i in 0..pg_sys::GetNumConfigOptions() as usize {
-            let gen = *vars.add(i);
-            if CStr::from_ptr((*gen).name) == name && (*gen).vartype == pg_sys::config_type::PGC_INT {
-                let conf = gen as *mut pg_sys::config_int;
-                let original = (*conf).check_hook;
-                (*conf).check_hook = hook;
-                return original;
-            }
-        }
+        let conf = find_guc(name, pg_sys::config_type::PGC_INT)? as *mut pg_sys::config_int;
+        std::mem::replace(&mut (*conf).check_hook, hook)
     }
-    None
 }
 
 /// temp_buffers sizes the backend's local buffer pool the first time a temporary table is
@@ -73,22 +64,24 @@ unsafe extern "C-unwind" fn temp_buffers_check(
     }
 }
 
-/// Replaces a built-in string setting's check hook, returning the original.
-unsafe fn wrap_check(name: &CStr, hook: pg_sys::GucStringCheckHook) -> pg_sys::GucStringCheckHook {
+/// A built-in setting of the given type, by name.
+unsafe fn find_guc(name: &CStr, vartype: pg_sys::config_type::Type) -> Option<*mut pg_sys::config_generic> {
     // SAFETY: the GUC table is fully built before shared_preload_libraries are loaded.
     unsafe {
         let vars = pg_sys::get_guc_variables();
-        for i in 0..pg_sys::GetNumConfigOptions() as usize {
-            let gen = *vars.add(i);
-            if CStr::from_ptr((*gen).name) == name && (*gen).vartype == pg_sys::config_type::PGC_STRING {
-                let conf = gen as *mut pg_sys::config_string;
-                let original = (*conf).check_hook;
-                (*conf).check_hook = hook;
-                return original;
-            }
-        }
+        (0..pg_sys::GetNumConfigOptions() as usize)
+            .map(|i| *vars.add(i))
+            .find(|&gen| CStr::from_ptr((*gen).name) == name && (*gen).vartype == vartype)
     }
-    None
+}
+
+/// Replaces a built-in string setting's check hook, returning the original.
+unsafe fn wrap_check(name: &CStr, hook: pg_sys::GucStringCheckHook) -> pg_sys::GucStringCheckHook {
+    // SAFETY: a string setting's generic part starts its config_string.
+    unsafe {
+        let conf = find_guc(name, pg_sys::config_type::PGC_STRING)? as *mut pg_sys::config_string;
+        std::mem::replace(&mut (*conf).check_hook, hook)
+    }
 }
 
 /// True while a token identity is active or the session belongs to a listed login role.

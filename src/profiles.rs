@@ -9,8 +9,8 @@ use crate::context;
 use crate::errors::{GuardError, OrRaise};
 use crate::preload;
 use jwt_guard_core::{roles, IssuerProfile, KeyError};
-use pgrx::prelude::*;
 use pgrx::datum::Interval;
+use pgrx::prelude::*;
 use pgrx::JsonB;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -73,12 +73,15 @@ fn set_issuer(
     role_map: default!(Option<JsonB>, "NULL"),
 ) {
     preload::require().or_raise();
-    let iss = iss.filter(|i| !i.is_empty() && !i.contains('\0')).unwrap_or_else(|| {
-        GuardError::Key(KeyError::new("iss must be a non-empty string")).raise()
-    });
+    let iss = iss
+        .filter(|i| !i.is_empty() && !i.contains('\0'))
+        .unwrap_or_else(|| GuardError::Key(KeyError::new("iss must be a non-empty string")).raise());
     let audience = audience.map(|a| {
         a.into_iter()
-            .map(|v| v.filter(|v| !v.is_empty()).unwrap_or_else(|| bad("audience entries must be non-empty strings")))
+            .map(|v| {
+                v.filter(|v| !v.is_empty())
+                    .unwrap_or_else(|| bad("audience entries must be non-empty strings"))
+            })
             .collect::<Vec<_>>()
     });
     let lifetime = max_lifetime.map(|i| {
@@ -94,7 +97,9 @@ fn set_issuer(
         }
     }
     if let Some(r) = default_role {
-        roles::check_name(r).map_err(|e| GuardError::Setting(format!("default_role: {e}"))).or_raise();
+        roles::check_name(r)
+            .map_err(|e| GuardError::Setting(format!("default_role: {e}")))
+            .or_raise();
     }
     if let Some(u) = jwks_uri {
         if !u.starts_with("https://") {
@@ -104,7 +109,11 @@ fn set_issuer(
     if let Some(m) = &role_map {
         parse_role_map(&m.0).map_err(GuardError::Setting).or_raise();
     }
-    for (name, claim) in [("role_claim", role_claim), ("tenant_claim", tenant_claim), ("permissions_claim", permissions_claim)] {
+    for (name, claim) in [
+        ("role_claim", role_claim),
+        ("tenant_claim", tenant_claim),
+        ("permissions_claim", permissions_claim),
+    ] {
         if claim.is_some_and(str::is_empty) {
             bad(&format!("{name} must not be empty (NULL keeps the global setting)"))
         }
@@ -141,13 +150,7 @@ fn set_issuer(
 #[pg_extern(volatile, parallel_unsafe)]
 fn drop_issuer(iss: &str) -> bool {
     preload::require().or_raise();
-    Spi::run_with_args(
-        "UPDATE jwt_guard.key_store SET status = 'retired', retired = pg_catalog.now() \
-         WHERE issuer OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'active'",
-        &[iss.into()],
-    )
-    .map_err(|e| GuardError::Setting(format!("could not retire the issuer's keys: {e}")))
-    .or_raise();
+    crate::keystore::retire_issuer(iss).or_raise();
     Spi::get_one_with_args::<String>(
         "DELETE FROM jwt_guard.issuer_profiles WHERE iss OPERATOR(pg_catalog.=) $1 RETURNING iss",
         &[iss.into()],

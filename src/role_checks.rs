@@ -91,7 +91,10 @@ LIMIT 1)
 // committed catalogs, so a change made after this transaction began counts.
 fn danger(role: pg_sys::Oid) -> Option<String> {
     let role = u32::from(role).to_string();
-    match crate::latest::rows(DANGER, &[Some(&role)]).first().and_then(|r| r.first()) {
+    match crate::latest::rows(DANGER, &[Some(&role)])
+        .first()
+        .and_then(|r| r.first())
+    {
         Some(why) => why.clone(),
         None => Some("its attributes and memberships could not be checked".into()),
     }

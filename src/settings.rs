@@ -96,7 +96,12 @@ fn ints() -> [i32; 3] {
 
 // Compared by value: a freed string's address may be reused by a later, different value.
 fn key_matches(key: &SnapshotKey) -> bool {
-    key.ints == ints() && key.strings.iter().zip(snapshot_strings()).all(|(v, s)| v.as_slice() == raw(s))
+    key.ints == ints()
+        && key
+            .strings
+            .iter()
+            .zip(snapshot_strings())
+            .all(|(v, s)| v.as_slice() == raw(s))
 }
 
 fn current_key() -> SnapshotKey {

@@ -372,7 +372,11 @@ pub enum JwkVerdict {
 /// key, a repeated kid), never failing the document. Keys without `alg` take it from the curve
 /// (EC, OKP) or from `default_alg` (RSA, oct). A key without `kid` gets its RFC 7638 thumbprint.
 /// Only a document that is not `{"keys": [...]}` is an error.
-pub fn classify_jwks(jwks: &Value, issuer: Option<&str>, default_alg: Option<&str>) -> Result<Vec<JwkVerdict>, KeyError> {
+pub fn classify_jwks(
+    jwks: &Value,
+    issuer: Option<&str>,
+    default_alg: Option<&str>,
+) -> Result<Vec<JwkVerdict>, KeyError> {
     let keys = jwks
         .get("keys")
         .and_then(Value::as_array)

@@ -203,7 +203,10 @@ fn identifier(text: &str) -> Option<(String, &str)> {
                 .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '$'))
                 .unwrap_or(text.len());
             let name = &text[..end];
-            let first_ok = name.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
+            let first_ok = name
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
             if !first_ok {
                 return None;
             }
@@ -290,7 +293,10 @@ mod tests {
         assert_eq!(p.tables.len(), 3);
         assert_eq!(p.allows(Command::Delete, "public", "order-items", &[]), Ok(()));
         assert_eq!(p.allows(Command::Select, "My Schema", "Orders", &[]), Ok(()));
-        assert_eq!(p.allows(Command::Update, "public", "a\"b", &["total-amount", "note"]), Ok(()));
+        assert_eq!(
+            p.allows(Command::Update, "public", "a\"b", &["total-amount", "note"]),
+            Ok(())
+        );
         assert!(p.actions.is_empty());
     }
 

@@ -172,11 +172,17 @@ mod tests {
 
     #[test]
     fn role_lists_take_the_first_allowed_entry_in_token_order() {
-        assert_eq!(pick(&many(&["offline_access", "Admin", "app_user"])), Ok("Admin".into()));
+        assert_eq!(
+            pick(&many(&["offline_access", "Admin", "app_user"])),
+            Ok("Admin".into())
+        );
         assert_eq!(pick(&many(&["pg_monitor", "a b", "app_user"])), Ok("app_user".into()));
         assert_eq!(
             pick(&many(&["uma_authorization", "postgres"])),
-            Err(RoleRefusal::NoneAllowed(vec!["uma_authorization".into(), "postgres".into()]))
+            Err(RoleRefusal::NoneAllowed(vec![
+                "uma_authorization".into(),
+                "postgres".into()
+            ]))
         );
     }
 
@@ -187,16 +193,28 @@ mod tests {
         assert_eq!(ask("Admin"), Ok("Admin".into()));
         assert_eq!(ask("postgres"), Err(RoleRefusal::NotAllowed("postgres".into())));
         assert_eq!(ask("app_reader"), Err(RoleRefusal::NotClaimed("app_reader".into())));
-        assert_eq!(choose(None, Some("app_user"), Some("app_user"), &allowed()), Err(RoleRefusal::NotClaimed("app_user".into())));
-        assert_eq!(choose(Some(&one("app_user")), Some("app_user"), None, &allowed()), Ok("app_user".into()));
+        assert_eq!(
+            choose(None, Some("app_user"), Some("app_user"), &allowed()),
+            Err(RoleRefusal::NotClaimed("app_user".into()))
+        );
+        assert_eq!(
+            choose(Some(&one("app_user")), Some("app_user"), None, &allowed()),
+            Ok("app_user".into())
+        );
     }
 
     #[test]
     fn a_role_map_renames_claim_values_before_the_allow_list() {
         let map = vec![("org:admin".to_string(), "Admin".to_string())];
         let claim = many(&["org:member", "org:admin"]);
-        assert_eq!(choose_mapped(Some(&claim), &map, None, None, &allowed()), Ok("Admin".into()));
-        assert_eq!(choose_mapped(Some(&claim), &map, Some("Admin"), None, &allowed()), Ok("Admin".into()));
+        assert_eq!(
+            choose_mapped(Some(&claim), &map, None, None, &allowed()),
+            Ok("Admin".into())
+        );
+        assert_eq!(
+            choose_mapped(Some(&claim), &map, Some("Admin"), None, &allowed()),
+            Ok("Admin".into())
+        );
         assert_eq!(
             choose_mapped(Some(&one("org:member")), &map, None, None, &allowed()),
             Err(RoleRefusal::BadName("org:member".into()))
@@ -205,7 +223,10 @@ mod tests {
 
     #[test]
     fn an_empty_allow_list_says_so() {
-        assert_eq!(choose(Some(&one("app_user")), None, None, &[]), Err(RoleRefusal::EmptyAllowList));
+        assert_eq!(
+            choose(Some(&one("app_user")), None, None, &[]),
+            Err(RoleRefusal::EmptyAllowList)
+        );
         assert!(RoleRefusal::EmptyAllowList.to_string().contains("is empty"));
     }
 

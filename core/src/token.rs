@@ -69,12 +69,8 @@ impl ParsedToken<'_> {
     }
 
     /// The token's length in bytes.
-    pub fn len(&self) -> usize {
+    pub fn byte_len(&self) -> usize {
         self.signing_input.len() + 1 + self.signature.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        false
     }
 }
 

@@ -30,7 +30,11 @@ fn every_algorithm_round_trips() {
         assert_eq!(parsed.kid.as_deref(), Some(format!("k-{}", alg_name(alg)).as_str()));
         let id = verify(&parsed, &key.verifying(), &policy(), NOW).unwrap_or_else(|e| panic!("{alg:?}: {e}"));
         assert_eq!(id.sub.as_deref(), Some("user-1"), "{alg:?}");
-        assert_eq!(id.role_claim.as_ref().and_then(|r| r.single()), Some("app_user"), "{alg:?}");
+        assert_eq!(
+            id.role_claim.as_ref().and_then(|r| r.single()),
+            Some("app_user"),
+            "{alg:?}"
+        );
         assert_eq!(id.exp, NOW + 600, "{alg:?}");
         assert_eq!(
             id.kid.as_deref(),

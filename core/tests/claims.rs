@@ -399,7 +399,10 @@ fn aud_wrong_type_or_value() {
         json!(["other"]),
         json!("https://other.service"),
     ] {
-        assert!(matches!(with("aud", aud.clone()), Err(Rejection::AudienceNotAccepted { .. })), "{aud}");
+        assert!(
+            matches!(with("aud", aud.clone()), Err(Rejection::AudienceNotAccepted { .. })),
+            "{aud}"
+        );
     }
 }
 
@@ -449,7 +452,10 @@ fn issuer_rules() {
         "",
         "https://evil.test",
     ] {
-        assert!(matches!(with("iss", json!(iss)), Err(Rejection::IssuerNotAccepted { .. })), "{iss}");
+        assert!(
+            matches!(with("iss", json!(iss)), Err(Rejection::IssuerNotAccepted { .. })),
+            "{iss}"
+        );
     }
     // An escaped spelling of the right issuer is the right issuer.
     let text = good_payload().replace(r#""iss":"https://issuer.test""#, r#""iss":"https:\/\/issuer.test""#);
@@ -484,21 +490,30 @@ fn key_issuer_and_policy_issuers_must_both_accept() {
         ..policy()
     };
     assert!(check(&token, &hs.verifying_with_issuer(ISSUER), &only_key, NOW).is_ok());
-    assert!(matches!(check(&other, &hs.verifying_with_issuer(ISSUER), &only_key, NOW), Err(Rejection::IssuerNotAccepted { .. })));
+    assert!(matches!(
+        check(&other, &hs.verifying_with_issuer(ISSUER), &only_key, NOW),
+        Err(Rejection::IssuerNotAccepted { .. })
+    ));
     // Both: the token must satisfy both.
     let both = Policy {
         issuers: vec![ISSUER.into(), "https://other.test".into()],
         ..policy()
     };
     assert!(check(&token, &hs.verifying_with_issuer(ISSUER), &both, NOW).is_ok());
-    assert!(matches!(check(&other, &hs.verifying_with_issuer(ISSUER), &both, NOW), Err(Rejection::IssuerNotAccepted { .. })));
+    assert!(matches!(
+        check(&other, &hs.verifying_with_issuer(ISSUER), &both, NOW),
+        Err(Rejection::IssuerNotAccepted { .. })
+    ));
     assert!(check(&other, &hs.verifying(), &both, NOW).is_ok());
     // A key bound to an issuer the policy does not list accepts nothing.
     let elsewhere = Policy {
         issuers: vec!["https://other.test".into()],
         ..policy()
     };
-    assert!(matches!(check(&token, &hs.verifying_with_issuer(ISSUER), &elsewhere, NOW), Err(Rejection::IssuerNotAccepted { .. })));
+    assert!(matches!(
+        check(&token, &hs.verifying_with_issuer(ISSUER), &elsewhere, NOW),
+        Err(Rejection::IssuerNotAccepted { .. })
+    ));
 }
 
 // T13 and friends: identity claims are strings or absent.
@@ -534,12 +549,19 @@ fn role_claim_type() {
     }
     assert_eq!(without("role").unwrap().role_claim, None);
     assert_eq!(
-        with("role", json!("app_user")).unwrap().role_claim.as_ref().and_then(|r| r.single()),
+        with("role", json!("app_user"))
+            .unwrap()
+            .role_claim
+            .as_ref()
+            .and_then(|r| r.single()),
         Some("app_user")
     );
     assert_eq!(
         with("role", json!(["offline_access", "app_user"])).unwrap().role_claim,
-        Some(jwt_guard_core::RoleClaim::Many(vec!["offline_access".into(), "app_user".into()]))
+        Some(jwt_guard_core::RoleClaim::Many(vec![
+            "offline_access".into(),
+            "app_user".into()
+        ]))
     );
 }
 
@@ -558,7 +580,11 @@ fn role_claim_name_and_pointer_are_configurable() {
     };
     let text = claims_with("app_metadata", Some(json!({"role": "writer"})));
     assert_eq!(
-        hs256_claims(&text, &pointer, NOW).unwrap().role_claim.as_ref().and_then(|r| r.single()),
+        hs256_claims(&text, &pointer, NOW)
+            .unwrap()
+            .role_claim
+            .as_ref()
+            .and_then(|r| r.single()),
         Some("writer")
     );
     let text = claims_with("app_metadata", Some(json!({"role": 7})));
@@ -572,7 +598,11 @@ fn role_claim_name_and_pointer_are_configurable() {
     };
     let text = claims_with("https://example.com/role", Some(json!("scoped")));
     assert_eq!(
-        hs256_claims(&text, &slashed, NOW).unwrap().role_claim.as_ref().and_then(|r| r.single()),
+        hs256_claims(&text, &slashed, NOW)
+            .unwrap()
+            .role_claim
+            .as_ref()
+            .and_then(|r| r.single()),
         Some("scoped")
     );
 }
@@ -583,7 +613,15 @@ fn tenant_claim() {
     assert_eq!(with("tenant_id", json!("42")).unwrap().tenant.as_deref(), Some("42"));
     assert_eq!(without("tenant_id").unwrap().tenant, None);
     // Strings only: the number 42 must not name the tenant "42".
-    for v in [json!(42), json!(u64::MAX), json!(1.5), json!(null), json!(true), json!(["t"]), json!({"id": "t"})] {
+    for v in [
+        json!(42),
+        json!(u64::MAX),
+        json!(1.5),
+        json!(null),
+        json!(true),
+        json!(["t"]),
+        json!({"id": "t"}),
+    ] {
         assert_eq!(with("tenant_id", v.clone()), bad_type("tenant_id"), "{v}");
     }
 }
@@ -637,7 +675,11 @@ fn claim_names_are_exact() {
         NOW + 60
     );
     assert_eq!(
-        hs256_claims(&text, &policy(), NOW).unwrap().role_claim.as_ref().and_then(|r| r.single()),
+        hs256_claims(&text, &policy(), NOW)
+            .unwrap()
+            .role_claim
+            .as_ref()
+            .and_then(|r| r.single()),
         Some("user")
     );
     let text = format!(
@@ -693,7 +735,13 @@ fn rejection_messages_do_not_echo_claims() {
 #[test]
 fn issuer_and_audience_refusals_name_the_values() {
     let iss = with("iss", json!("https://evil.test")).unwrap_err().to_string();
-    assert!(iss.contains("\"https://evil.test\"") && iss.contains(&format!("\"{ISSUER}\"")), "{iss}");
+    assert!(
+        iss.contains("\"https://evil.test\"") && iss.contains(&format!("\"{ISSUER}\"")),
+        "{iss}"
+    );
     let aud = with("aud", json!(["billing-api", "x"])).unwrap_err().to_string();
-    assert!(aud.contains("\"billing-api\", \"x\"") && aud.contains(&format!("\"{AUDIENCE}\"")), "{aud}");
+    assert!(
+        aud.contains("\"billing-api\", \"x\"") && aud.contains(&format!("\"{AUDIENCE}\"")),
+        "{aud}"
+    );
 }

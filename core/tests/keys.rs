@@ -586,14 +586,37 @@ fn sync_skips_what_cannot_verify_and_keeps_the_rest() {
     ]});
     let got = verdicts(&doc, None);
     assert_eq!(got[0], (Some("sig-key".into()), Ok(Algorithm::RS256)));
-    assert!(matches!(&got[1], (Some(k), Err(r)) if k == "enc-key" && r.contains("use")), "{:?}", got[1]);
-    assert!(matches!(&got[2], (Some(k), Err(r)) if k == "wrap-key" && r.contains("key_ops")), "{:?}", got[2]);
-    assert!(matches!(&got[3], (Some(k), Err(r)) if k == "entra-style" && r.contains("default_alg")), "{:?}", got[3]);
-    assert!(matches!(&got[4], (Some(k), Err(r)) if k == "weak" && r.contains("at least")), "{:?}", got[4]);
-    assert!(matches!(&got[5], (Some(k), Err(r)) if k == "sig-key" && r.contains("more than once")), "{:?}", got[5]);
+    assert!(
+        matches!(&got[1], (Some(k), Err(r)) if k == "enc-key" && r.contains("use")),
+        "{:?}",
+        got[1]
+    );
+    assert!(
+        matches!(&got[2], (Some(k), Err(r)) if k == "wrap-key" && r.contains("key_ops")),
+        "{:?}",
+        got[2]
+    );
+    assert!(
+        matches!(&got[3], (Some(k), Err(r)) if k == "entra-style" && r.contains("default_alg")),
+        "{:?}",
+        got[3]
+    );
+    assert!(
+        matches!(&got[4], (Some(k), Err(r)) if k == "weak" && r.contains("at least")),
+        "{:?}",
+        got[4]
+    );
+    assert!(
+        matches!(&got[5], (Some(k), Err(r)) if k == "sig-key" && r.contains("more than once")),
+        "{:?}",
+        got[5]
+    );
     assert!(matches!(&got[6], (None, Err(_))), "{:?}", got[6]);
     // With a default algorithm, the alg-less RSA key (Entra, Google) is used.
-    assert_eq!(verdicts(&doc, Some("RS256"))[3], (Some("entra-style".into()), Ok(Algorithm::RS256)));
+    assert_eq!(
+        verdicts(&doc, Some("RS256"))[3],
+        (Some("entra-style".into()), Ok(Algorithm::RS256))
+    );
     // Not a JWKS at all is the one error.
     assert!(jwt_guard_core::keys::classify_jwks(&json!({"kid": "x"}), None, None).is_err());
 }
@@ -623,7 +646,9 @@ fn synced_keys_without_alg_or_kid_load_back_and_verify() {
     let verdicts = jwt_guard_core::keys::classify_jwks(&doc, Some(ISSUER), Some("RS256")).unwrap();
     assert_eq!(verdicts.len(), 2);
     for (v, alg) in verdicts.into_iter().zip([Algorithm::RS256, Algorithm::ES256]) {
-        let jwt_guard_core::keys::JwkVerdict::Use(k) = v else { panic!("skipped: {v:?}") };
+        let jwt_guard_core::keys::JwkVerdict::Use(k) = v else {
+            panic!("skipped: {v:?}")
+        };
         let loaded = VerifyingKey::load(alg_name(alg), KeyFormat::Jwk, &k.jwk_text, Some(ISSUER))
             .unwrap_or_else(|e| panic!("{alg:?} does not load back: {e}"));
         assert_eq!(loaded.fingerprint(), k.key.fingerprint());

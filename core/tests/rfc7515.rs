@@ -111,7 +111,10 @@ fn passes_before_exp_and_expires_after(token: &str, key: &VerifyingKey, alg: Alg
         issuers: vec!["jane".into()],
         ..joe()
     };
-    assert!(matches!(verify(&parsed, key, &other, EXP - 1), Err(Rejection::IssuerNotAccepted { .. })));
+    assert!(matches!(
+        verify(&parsed, key, &other, EXP - 1),
+        Err(Rejection::IssuerNotAccepted { .. })
+    ));
     let with_aud = Policy {
         audience: vec!["api".into()],
         ..joe()

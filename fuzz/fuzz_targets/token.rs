@@ -70,7 +70,7 @@ fn run(token: &str, policy: &Policy, key: &jwt_guard_core::VerifyingKey) {
     if let Some(kid) = &parsed.kid {
         assert!(jwt_guard_core::keys::check_kid(kid).is_ok(), "parse kept a bad kid");
     }
-    assert_eq!(parsed.len(), token.len());
+    assert_eq!(parsed.byte_len(), token.len());
     // Read before the signature is checked, to choose the key and the issuer's profile.
     let unverified_iss = parsed.unverified_issuer();
     match verify(&parsed, key, policy, NOW) {
