@@ -62,7 +62,7 @@ impl GuardError {
         }
     }
 
-    fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         match self {
             GuardError::Token(r) => format!("pg_jwt_guard: token rejected: {r}"),
             GuardError::Role(m) => format!("pg_jwt_guard: {m}"),

@@ -28,7 +28,9 @@ CREATE TABLE jwt_guard.key_store (
     status      text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'retired')),
     fingerprint text NOT NULL,
     created     timestamptz NOT NULL DEFAULT now(),
-    retired     timestamptz
+    retired     timestamptz,
+    -- Set while the key is missing from its issuer's fetched jwks_uri document.
+    unpublished_since timestamptz
 );
 -- Keys are identified by (issuer, kid): two identity providers may both publish kid "1".
 CREATE UNIQUE INDEX key_store_issuer_kid ON jwt_guard.key_store ((coalesce(issuer, '')), kid);
@@ -36,7 +38,7 @@ REVOKE ALL ON jwt_guard.key_store FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('jwt_guard.key_store', '');
 
 CREATE VIEW jwt_guard.keys AS
-    SELECT kid, alg, issuer, status, fingerprint, created, retired
+    SELECT kid, alg, issuer, status, fingerprint, created, retired, unpublished_since
     FROM jwt_guard.key_store;
 REVOKE ALL ON jwt_guard.keys FROM PUBLIC;
 GRANT USAGE ON SCHEMA jwt_guard TO PUBLIC;
@@ -170,21 +172,7 @@ pub fn sync(
     retire_missing: bool,
     default_alg: Option<&str>,
 ) -> Result<Vec<SyncLine>, GuardError> {
-    let mut out = Vec::new();
-    let mut published = Vec::new();
-    for verdict in keys::classify_jwks(jwks, Some(issuer), default_alg)? {
-        match verdict {
-            keys::JwkVerdict::Skip { kid, reason } => out.push(SyncLine {
-                kid,
-                action: "skipped",
-                reason: Some(reason),
-            }),
-            keys::JwkVerdict::Use(k) => {
-                published.push(k.kid.clone());
-                out.push(sync_one(&k)?);
-            }
-        }
-    }
+    let (mut out, published) = apply(keys::classify_jwks(jwks, Some(issuer), default_alg)?)?;
     if retire_missing {
         for kid in active_kids(issuer) {
             if !published.contains(&kid) {
@@ -199,6 +187,73 @@ pub fn sync(
         }
     }
     Ok(out)
+}
+
+/// Applies a document fetched from the issuer's `jwks_uri`: new keys are added; a stored key
+/// missing from the document is marked, and retired once it has been missing for `grace_secs`;
+/// a key that comes back before then is unmarked.
+pub fn sync_published(
+    issuer: &str,
+    verdicts: Vec<keys::JwkVerdict>,
+    grace_secs: i32,
+) -> Result<Vec<SyncLine>, GuardError> {
+    let (mut out, published) = apply(verdicts)?;
+    let fail = |e: pgrx::spi::Error| GuardError::Setting(format!("could not record unpublished keys: {e}"));
+    let retired = Spi::connect_mut(|client| {
+        client.update(
+            "UPDATE jwt_guard.key_store SET unpublished_since = NULL WHERE issuer OPERATOR(pg_catalog.=) $1 \
+             AND kid OPERATOR(pg_catalog.=) ANY ($2) AND unpublished_since IS NOT NULL",
+            None,
+            &[issuer.into(), published.clone().into()],
+        )?;
+        client.update(
+            "UPDATE jwt_guard.key_store SET unpublished_since = pg_catalog.now() \
+             WHERE issuer OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'active' \
+             AND unpublished_since IS NULL AND kid OPERATOR(pg_catalog.<>) ALL ($2)",
+            None,
+            &[issuer.into(), published.into()],
+        )?;
+        let rows = client.update(
+            "UPDATE jwt_guard.key_store SET status = 'retired', retired = pg_catalog.now() \
+             WHERE issuer OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'active' \
+             AND unpublished_since OPERATOR(pg_catalog.<=) (pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $2)) \
+             RETURNING kid",
+            None,
+            &[issuer.into(), f64::from(grace_secs).into()],
+        )?;
+        let mut kids = Vec::new();
+        for row in rows {
+            kids.extend(row.get::<String>(1)?);
+        }
+        Ok::<_, pgrx::spi::Error>(kids)
+    })
+    .map_err(fail)?;
+    out.extend(retired.into_iter().map(|kid| SyncLine {
+        kid: Some(kid),
+        action: "retired",
+        reason: Some("missing from the published document for longer than the grace period".into()),
+    }));
+    Ok(out)
+}
+
+/// Adds the usable keys that are new and reports every verdict; returns the published kids.
+fn apply(verdicts: Vec<keys::JwkVerdict>) -> Result<(Vec<SyncLine>, Vec<String>), GuardError> {
+    let mut out = Vec::new();
+    let mut published = Vec::new();
+    for verdict in verdicts {
+        match verdict {
+            keys::JwkVerdict::Skip { kid, reason } => out.push(SyncLine {
+                kid,
+                action: "skipped",
+                reason: Some(reason),
+            }),
+            keys::JwkVerdict::Use(k) => {
+                published.push(k.kid.clone());
+                out.push(sync_one(&k)?);
+            }
+        }
+    }
+    Ok((out, published))
 }
 
 fn sync_one(k: &keys::ImportedKey) -> Result<SyncLine, GuardError> {
@@ -283,7 +338,14 @@ fn find_uncached(kid: Option<&str>, alg: Algorithm, issuer: Option<&str>) -> Res
     let bound: Vec<&Row> = rows.iter().filter(|r| r.issuer.is_some()).collect();
     let best: Vec<&Row> = if bound.is_empty() { rows.iter().collect() } else { bound };
     let row = match (kid, best.as_slice()) {
-        (Some(k), []) => return Err(Rejection::UnknownKid(k.to_owned()).into()),
+        (Some(k), []) => {
+            crate::jwks_worker::unknown_key(issuer);
+            return Err(Rejection::UnknownKid(k.to_owned()).into());
+        }
+        (None, []) => {
+            crate::jwks_worker::unknown_key(issuer);
+            return Err(Rejection::NoKid.into());
+        }
         (None, [only]) => *only,
         (None, _) => return Err(Rejection::NoKid.into()),
         (Some(_), [row, ..]) => *row,

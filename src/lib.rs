@@ -12,6 +12,8 @@ mod functions;
 mod guardrails;
 mod identity;
 mod isolation;
+mod jwks_fetch;
+mod jwks_worker;
 mod keystore;
 mod latest;
 mod lockdown;
@@ -34,6 +36,7 @@ pub extern "C-unwind" fn _PG_init() {
         lockdown::install();
         isolation::install();
         guardrails::install();
+        jwks_worker::install();
     }
     jwt_guard_core::provider::install();
 }

@@ -33,10 +33,22 @@ CREATE TABLE jwt_guard.issuer_profiles (
 );
 REVOKE ALL ON jwt_guard.issuer_profiles FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('jwt_guard.issuer_profiles', '');
+-- What the jwks worker last did for each issuer with a jwks_uri (runtime state, not dumped).
+CREATE TABLE jwt_guard.jwks_status (
+    iss            text PRIMARY KEY,
+    attempted      timestamptz NOT NULL,
+    succeeded      timestamptz,
+    error          text,
+    published_keys integer
+);
+REVOKE ALL ON jwt_guard.jwks_status FROM PUBLIC;
 CREATE VIEW jwt_guard.issuers AS
-    SELECT iss, audience, max_lifetime, max_token_bytes, role_claim, tenant_claim, default_role,
-           permissions_claim, jwks_uri, role_map, updated
-    FROM jwt_guard.issuer_profiles;
+    SELECT p.iss, p.audience, p.max_lifetime, p.max_token_bytes, p.role_claim, p.tenant_claim,
+           p.default_role, p.permissions_claim, p.jwks_uri, p.role_map, p.updated,
+           s.attempted AS jwks_attempted, s.succeeded AS jwks_fetched, s.error AS jwks_error,
+           s.published_keys AS jwks_keys
+    FROM jwt_guard.issuer_profiles p
+    LEFT JOIN jwt_guard.jwks_status s ON s.iss = p.iss AND p.jwks_uri IS NOT NULL;
 REVOKE ALL ON jwt_guard.issuers FROM PUBLIC;
 "#,
     name = "issuer_profiles",
@@ -143,6 +155,9 @@ fn set_issuer(
     )
     .map_err(|e| GuardError::Setting(format!("could not store the issuer profile: {e}")))
     .or_raise();
+    if jwks_uri.is_some() {
+        crate::jwks_worker::issuer_changed();
+    }
 }
 
 /// Stops accepting `iss`: removes its profile and retires its active keys (a key bound to an
@@ -151,6 +166,12 @@ fn set_issuer(
 fn drop_issuer(iss: &str) -> bool {
     preload::require().or_raise();
     crate::keystore::retire_issuer(iss).or_raise();
+    Spi::run_with_args(
+        "DELETE FROM jwt_guard.jwks_status WHERE iss OPERATOR(pg_catalog.=) $1",
+        &[iss.into()],
+    )
+    .map_err(|e| GuardError::Setting(format!("could not remove the issuer's fetch status: {e}")))
+    .or_raise();
     Spi::get_one_with_args::<String>(
         "DELETE FROM jwt_guard.issuer_profiles WHERE iss OPERATOR(pg_catalog.=) $1 RETURNING iss",
         &[iss.into()],

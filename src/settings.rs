@@ -36,6 +36,12 @@ pub static PERMISSIONS_CLAIM: GucSetting<Option<CString>> = GucSetting::<Option<
 pub static ENFORCE_PERMISSIONS: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static TOKEN_CACHE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(1000);
 pub static LOGIN_ROLES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static JWKS_REFRESH: GucSetting<i32> = GucSetting::<i32>::new(600);
+pub static JWKS_MIN_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(30);
+pub static JWKS_RETIRE_GRACE: GucSetting<i32> = GucSetting::<i32>::new(3600);
+pub static JWKS_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(10);
+pub static JWKS_MAX_BYTES: GucSetting<i32> = GucSetting::<i32>::new(262_144);
+pub static JWKS_CA_FILE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static STATEMENT_PREFIXES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"PGBOUNCER_"));
 
 fn text(setting: &GucSetting<Option<CString>>) -> String {
@@ -397,5 +403,72 @@ pub fn define() {
         &AUDIT_LOG,
         GucContext::Suset,
         flags,
+    );
+    define_jwks();
+}
+
+/// The remote JWKS settings: read by the worker at each reload.
+fn define_jwks() {
+    let seconds = |name, short, long, setting, min, max| {
+        GucRegistry::define_int_guc(
+            name,
+            short,
+            long,
+            setting,
+            min,
+            max,
+            GucContext::Sighup,
+            GucFlags::UNIT_S,
+        )
+    };
+    seconds(
+        c"pg_jwt_guard.jwks_refresh",
+        c"How often each issuer's jwks_uri is fetched.",
+        c"",
+        &JWKS_REFRESH,
+        1,
+        86_400,
+    );
+    seconds(
+        c"pg_jwt_guard.jwks_min_interval",
+        c"Least time between two fetches of one jwks_uri prompted by tokens with unknown kids.",
+        c"",
+        &JWKS_MIN_INTERVAL,
+        1,
+        3_600,
+    );
+    seconds(
+        c"pg_jwt_guard.jwks_retire_grace",
+        c"How long a key may be missing from its issuer's fetched document before it is retired.",
+        c"",
+        &JWKS_RETIRE_GRACE,
+        0,
+        30 * 86_400,
+    );
+    seconds(
+        c"pg_jwt_guard.jwks_timeout",
+        c"Longest a jwks_uri fetch may take, connection to last byte.",
+        c"",
+        &JWKS_TIMEOUT,
+        1,
+        60,
+    );
+    GucRegistry::define_int_guc(
+        c"pg_jwt_guard.jwks_max_bytes",
+        c"Largest jwks_uri document accepted; a larger one is a failed fetch.",
+        c"",
+        &JWKS_MAX_BYTES,
+        1024,
+        16 * 1024 * 1024,
+        GucContext::Sighup,
+        GucFlags::UNIT_BYTE,
+    );
+    GucRegistry::define_string_guc(
+        c"pg_jwt_guard.jwks_ca_file",
+        c"PEM file of the certificate authorities trusted for jwks_uri; empty trusts the system's roots.",
+        c"",
+        &JWKS_CA_FILE,
+        GucContext::Sighup,
+        GucFlags::default(),
     );
 }

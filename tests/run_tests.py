@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Runs the pg_regress suites against a throw-away PostgreSQL 15 with pg_jwt_guard preloaded,
 then the scenario checks that need more than one psql session, then the pooled hostile-neighbour
-suite (tests/tools/neighbours.py) and the identity-provider recipes (tests/tools/providers.py),
+suite (tests/tools/neighbours.py), the identity-provider recipes (tests/tools/providers.py)
+and the remote JWKS worker against local HTTPS servers (tests/tools/remote_jwks.py),
 and prints one closing line:
 `N passed, N failed` (core test counts passed in by scripts/test.sh are added in).
 
@@ -24,6 +25,7 @@ import fixtures  # noqa: E402
 import scenarios  # noqa: E402
 import neighbours  # noqa: E402
 import providers  # noqa: E402
+import remote_jwks  # noqa: E402
 
 PGBIN = "/usr/lib/postgresql/15/bin"
 PGXS = subprocess.run([f"{PGBIN}/pg_config", "--pgxs"], capture_output=True, text=True).stdout.strip()
@@ -88,7 +90,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--core-passed", type=int, default=0)
     ap.add_argument("--core-failed", type=int, default=0)
-    ap.add_argument("--only", choices=["regress", "scenarios", "neighbours", "providers"], default=None)
+    ap.add_argument("--only", choices=["regress", "scenarios", "neighbours", "providers", "remote"], default=None)
     args = ap.parse_args()
 
     env = {k: v for k, v in os.environ.items() if k != "RUST_BACKTRACE"}
@@ -111,6 +113,10 @@ def main():
     if args.only in (None, "providers"):
         p, f = providers.run_all(env, minters)
         print(f"providers: {p} passed, {f} failed")
+        passed, failed = passed + p, failed + f
+    if args.only in (None, "remote"):
+        p, f = remote_jwks.run_all(env, minters)
+        print(f"remote_jwks: {p} passed, {f} failed")
         passed, failed = passed + p, failed + f
     print(f"{passed} passed, {failed} failed")
     return 0 if failed == 0 else 1

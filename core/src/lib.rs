@@ -10,6 +10,7 @@ pub mod keys;
 pub mod permissions;
 pub mod policy;
 pub mod provider;
+pub mod published;
 pub mod roles;
 pub mod token;
 

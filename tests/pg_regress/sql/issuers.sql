@@ -83,6 +83,8 @@ SELECT jwt_guard.set_issuer('');
 SELECT t.try($$SELECT jwt_guard.set_issuer('https://evil.test')$$);
 SELECT t.try($$SELECT * FROM jwt_guard.sync_jwks('https://evil.test', '{"keys": []}')$$);
 SELECT t.try('SELECT count(*) FROM jwt_guard.issuers');
+SELECT t.try('SELECT jwt_guard.refresh_jwks()');
+SELECT t.try('SELECT count(*) FROM jwt_guard.jwks_status');
 -- Dropping a profile stops its issuer: its keys are retired with it.
 \c - postgres
 SELECT jwt_guard.drop_issuer(:'idp_b');

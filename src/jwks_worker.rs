@@ -1,0 +1,511 @@
+//! Remote JWKS: a background worker per database keeps the keys of every issuer with a
+//! `jwks_uri` in line with what the issuer publishes.
+//!
+//! - At server start a launcher starts a worker for every database that accepts
+//!   connections; a worker whose database has no issuer with a `jwks_uri` leaves at once (a
+//!   connected worker would hold off DROP DATABASE). `set_issuer` with a `jwks_uri` (at
+//!   commit), a token with an unknown kid and `refresh_jwks` start it again when needed.
+//! - Each issuer's document is fetched when first seen, every `pg_jwt_guard.jwks_refresh`,
+//!   and soon after a token arrives with a kid the store does not have (at most once every
+//!   `pg_jwt_guard.jwks_min_interval` per issuer, so forged kids cannot make it hammer the
+//!   identity provider).
+//! - A fetched document is applied like `sync_jwks`; keys missing from it are retired after
+//!   `pg_jwt_guard.jwks_retire_grace`. A failed fetch changes no key: it is logged and shown in
+//!   `jwt_guard.issuers`.
+//!
+//! Backends and workers meet in a small shared table of slots, one per database.
+
+use crate::errors::{GuardError, OrRaise};
+use crate::jwks_fetch::{self, FetchConfig};
+use crate::{keystore, preload, profiles, settings};
+use jwt_guard_core::published::{self, redact_uri};
+use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, SignalWakeFlags};
+use pgrx::lwlock::PgLwLock;
+use pgrx::prelude::*;
+use pgrx::shmem::PGRXSharedMemory;
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const SLOTS: usize = 32;
+const ASKED: usize = 8;
+/// A worker that has not beaten for this long is gone (it beats at least once a second and
+/// before every fetch, and a fetch lasts at most 60 s).
+const STALE_SECS: i64 = 90;
+
+#[derive(Copy, Clone, Default)]
+struct Slot {
+    db: u32,
+    heartbeat: i64,
+    starting: i64,
+    /// `refresh_jwks`: fetch now, whatever the intervals say.
+    force: bool,
+    /// Issuers (hashed) that saw an unknown kid; `asked_all` when more than fit.
+    asked: [u64; ASKED],
+    asked_len: u8,
+    asked_all: bool,
+}
+
+#[derive(Copy, Clone, Default)]
+pub struct Slots([Slot; SLOTS]);
+
+// SAFETY: plain Copy data without pointers, valid in any process.
+unsafe impl PGRXSharedMemory for Slots {}
+
+// SAFETY: the name is this library's own.
+static SHARED: PgLwLock<Slots> = unsafe { PgLwLock::new(c"pg_jwt_guard_jwks") };
+
+/// Shared memory and the launcher; only while shared_preload_libraries is being processed.
+pub fn install() {
+    pgrx::pg_shmem_init!(SHARED);
+    BackgroundWorkerBuilder::new("pg_jwt_guard jwks launcher")
+        .set_type("pg_jwt_guard jwks launcher")
+        .set_library("pg_jwt_guard")
+        .set_function("pg_jwt_guard_jwks_launcher")
+        .enable_spi_access()
+        .set_start_time(BgWorkerStartTime::RecoveryFinished)
+        .set_restart_time(None)
+        .load();
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn issuer_hash(iss: &str) -> u64 {
+    // SipHash with fixed keys: the same in every process of this build.
+    let mut h = DefaultHasher::new();
+    iss.hash(&mut h);
+    h.finish()
+}
+
+fn this_database() -> u32 {
+    // SAFETY: set once at connection start and never changed.
+    unsafe { pg_sys::MyDatabaseId }.to_u32()
+}
+
+fn in_recovery() -> bool {
+    // SAFETY: reads shared state; callable in any backend.
+    unsafe { pg_sys::RecoveryInProgress() }
+}
+
+/// What a backend asks of its database's worker.
+enum Ask<'a> {
+    /// Only that it runs (a new `jwks_uri`).
+    Run,
+    /// Refetch this issuer (a token with an unknown kid).
+    Issuer(&'a str),
+    /// Refetch every issuer now.
+    Force,
+}
+
+/// Records the request and starts the worker if none is alive. Returns false when no slot or
+/// no worker process could be had (the server log says why).
+fn ask(db: u32, what: Ask) -> bool {
+    if in_recovery() {
+        return false; // keys arrive from the primary; nothing may be written here
+    }
+    let start = {
+        let mut slots = SHARED.exclusive();
+        let t = now();
+        let Some(slot) = slots.0.slot_of(db, t) else {
+            return false;
+        };
+        match what {
+            Ask::Run => {}
+            Ask::Force => slot.force = true,
+            Ask::Issuer(iss) => {
+                let h = issuer_hash(iss);
+                let n = usize::from(slot.asked_len);
+                if !slot.asked[..n].contains(&h) {
+                    if n < ASKED {
+                        slot.asked[n] = h;
+                        slot.asked_len += 1;
+                    } else {
+                        slot.asked_all = true;
+                    }
+                }
+            }
+        }
+        let must_start = stale(slot, t);
+        if must_start {
+            slot.starting = t;
+        }
+        must_start
+    };
+    !start || start_worker(db).is_some()
+}
+
+/// The database's slot, or a free (or abandoned) one taken for it.
+trait SlotOf {
+    fn slot_of(&mut self, db: u32, t: i64) -> Option<&mut Slot>;
+}
+
+impl SlotOf for [Slot; SLOTS] {
+    fn slot_of(&mut self, db: u32, t: i64) -> Option<&mut Slot> {
+        let i = self
+            .iter()
+            .position(|s| s.db == db)
+            .or_else(|| self.iter().position(|s| s.db == 0 || stale(s, t)))?;
+        if self[i].db != db {
+            self[i] = Slot { db, ..Slot::default() };
+        }
+        Some(&mut self[i])
+    }
+}
+
+/// Neither beating nor being started.
+fn stale(s: &Slot, t: i64) -> bool {
+    t - s.heartbeat > STALE_SECS && t - s.starting > STALE_SECS
+}
+
+fn start_worker(db: u32) -> Option<pgrx::bgworkers::DynamicBackgroundWorker> {
+    let handle = BackgroundWorkerBuilder::new("pg_jwt_guard jwks worker")
+        .set_type("pg_jwt_guard jwks worker")
+        .set_library("pg_jwt_guard")
+        .set_function("pg_jwt_guard_jwks_worker")
+        .set_argument(Some(pg_sys::Datum::from(db)))
+        .enable_spi_access()
+        .set_start_time(BgWorkerStartTime::RecoveryFinished)
+        .set_restart_time(None)
+        // SAFETY: MyProcPid is this process's pid, set at start.
+        .set_notify_pid(unsafe { pg_sys::MyProcPid })
+        .load_dynamic();
+    if handle.is_err() {
+        log!("pg_jwt_guard: no background worker slot is free for the jwks worker; raise max_worker_processes");
+        SHARED
+            .exclusive()
+            .0
+            .iter_mut()
+            .filter(|s| s.db == db)
+            .for_each(|s| s.starting = 0);
+    }
+    handle.ok()
+}
+
+/// A token arrived with a kid the store does not have: if its issuer publishes a `jwks_uri`,
+/// ask for a refetch. Never fails the caller.
+pub fn unknown_key(issuer: Option<&str>) {
+    let Some(iss) = issuer else { return };
+    let has_uri = profiles::all()
+        .ok()
+        .is_some_and(|p| p.by_issuer.get(iss).is_some_and(|p| p.jwks_uri.is_some()));
+    if has_uri && preload::require().is_ok() {
+        ask(this_database(), Ask::Issuer(iss));
+    }
+}
+
+/// `set_issuer` stored a `jwks_uri`: once the profile is committed, make sure the worker runs
+/// to see it (a worker started earlier could read the table before the commit and leave).
+pub fn issuer_changed() {
+    if preload::require().is_ok() {
+        let db = this_database();
+        // ask() raises no error: it takes an LWLock, and a failed worker start is only logged.
+        pgrx::register_xact_callback(pgrx::PgXactCallbackEvent::Commit, move || {
+            ask(db, Ask::Run);
+        });
+    }
+}
+
+/// Fetches every `jwks_uri` of this database now, whatever the intervals say.
+#[pg_extern(volatile, parallel_unsafe)]
+fn refresh_jwks() -> bool {
+    preload::require().or_raise();
+    if in_recovery() {
+        GuardError::Setting("keys cannot be fetched on a standby; they arrive from the primary".into()).raise()
+    }
+    ask(this_database(), Ask::Force)
+}
+
+pgrx::extension_sql!(
+    "REVOKE EXECUTE ON FUNCTION jwt_guard.refresh_jwks() FROM PUBLIC;",
+    name = "refresh_jwks_acl",
+    requires = [refresh_jwks]
+);
+
+// ---- worker side ----------------------------------------------------------------------
+
+/// What the worker takes from its slot at each beat.
+#[derive(Default)]
+struct Requests {
+    force: bool,
+    all: bool,
+    issuers: Vec<u64>,
+}
+
+/// Marks this worker alive; false if another live worker already serves the database.
+fn claim(db: u32) -> bool {
+    let mut slots = SHARED.exclusive();
+    let t = now();
+    let Some(slot) = slots.0.slot_of(db, t) else {
+        return false;
+    };
+    if t - slot.heartbeat <= STALE_SECS {
+        return false;
+    }
+    slot.heartbeat = t;
+    slot.starting = 0;
+    true
+}
+
+fn beat(db: u32) -> Requests {
+    let mut slots = SHARED.exclusive();
+    let Some(slot) = slots.0.iter_mut().find(|s| s.db == db) else {
+        return Requests::default();
+    };
+    slot.heartbeat = now();
+    let taken = Requests {
+        force: slot.force,
+        all: slot.asked_all,
+        issuers: slot.asked[..usize::from(slot.asked_len)].to_vec(),
+    };
+    slot.force = false;
+    slot.asked_all = false;
+    slot.asked_len = 0;
+    taken
+}
+
+/// Frees the slot unless a request came in meanwhile (then the worker stays).
+fn try_release(db: u32) -> bool {
+    let mut slots = SHARED.exclusive();
+    let Some(slot) = slots.0.iter_mut().find(|s| s.db == db) else {
+        return true;
+    };
+    if slot.force || slot.asked_all || slot.asked_len > 0 {
+        return false;
+    }
+    *slot = Slot::default();
+    true
+}
+
+/// Starts a worker for every database that accepts connections, one at a time, then leaves.
+#[pg_guard]
+#[unsafe(no_mangle)]
+pub extern "C-unwind" fn pg_jwt_guard_jwks_launcher(_arg: pg_sys::Datum) {
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGTERM);
+    BackgroundWorker::connect_worker_to_spi(Some("postgres"), None);
+    let databases: Vec<u32> = BackgroundWorker::transaction(|| {
+        Spi::connect(|c| {
+            let rows = c.select(
+                "SELECT oid::int8 FROM pg_catalog.pg_database WHERE datallowconn AND NOT datistemplate ORDER BY oid",
+                None,
+                &[],
+            )?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.extend(row.get::<i64>(1)?.map(|o| o as u32));
+            }
+            Ok::<_, pgrx::spi::Error>(out)
+        })
+        .unwrap_or_default()
+    });
+    for db in databases {
+        if BackgroundWorker::sigterm_received() || !ask(db, Ask::Run) {
+            break;
+        }
+        // One at a time: a worker either leaves at once (no extension) or beats.
+        let until = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < until && !settled(db) {
+            if !BackgroundWorker::wait_latch(Some(Duration::from_millis(100))) {
+                return;
+            }
+        }
+    }
+}
+
+fn settled(db: u32) -> bool {
+    let slots = SHARED.share();
+    slots.0.iter().find(|s| s.db == db).is_none_or(|s| s.heartbeat > 0)
+}
+
+/// The worker of one database (its OID is the argument).
+#[pg_guard]
+#[unsafe(no_mangle)]
+pub extern "C-unwind" fn pg_jwt_guard_jwks_worker(arg: pg_sys::Datum) {
+    let db = arg.value() as u32;
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    BackgroundWorker::connect_worker_to_spi_by_oid(Some(pg_sys::Oid::from_u32(db)), None);
+    if !claim(db) {
+        return;
+    }
+    let mut last: HashMap<(String, String), Instant> = HashMap::new();
+    loop {
+        let asked = beat(db);
+        if BackgroundWorker::sighup_received() {
+            // SAFETY: the documented way for a background worker to take in a reload.
+            unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
+        }
+        // None: the transaction failed (logged; try again at the next beat); Some(None): the
+        // extension is not installed here.
+        let issuers = in_transaction(jwks_issuers);
+        let leave = matches!(&issuers, Some(None)) || matches!(&issuers, Some(Some(list)) if list.is_empty());
+        if leave && try_release(db) {
+            return;
+        }
+        let issuers = issuers.flatten().unwrap_or_default();
+        last.retain(|k, _| issuers.contains(k));
+        for (iss, uri) in issuers {
+            let key = (iss.clone(), uri.clone());
+            if !due(last.get(&key), &asked, &iss) {
+                continue;
+            }
+            beat_only(db);
+            let config = fetch_config();
+            let body = jwks_fetch::fetch(&uri, &config);
+            let first = last.insert(key, Instant::now()).is_none();
+            in_transaction(|| apply(&iss, &uri, body, first));
+        }
+        if !BackgroundWorker::wait_latch(Some(Duration::from_secs(1))) {
+            break;
+        }
+    }
+    try_release(db);
+}
+
+/// Runs `body` in a transaction of its own. An error is logged and rolls the transaction back
+/// instead of ending the worker: one bad document or a dropped table must not stop the
+/// other issuers' refreshes.
+fn in_transaction<R>(body: impl FnOnce() -> R + std::panic::UnwindSafe) -> Option<R> {
+    // SAFETY: the worker is connected and between transactions; the snapshot is popped or
+    // released with the transaction below.
+    unsafe {
+        pg_sys::SetCurrentStatementStartTimestamp();
+        pg_sys::StartTransactionCommand();
+        pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
+    }
+    let result = PgTryBuilder::new(|| Some(body()))
+        .catch_others(|e| {
+            let message = match &e {
+                pg_sys::panic::CaughtError::PostgresError(r)
+                | pg_sys::panic::CaughtError::ErrorReport(r)
+                | pg_sys::panic::CaughtError::RustPanic { ereport: r, .. } => r.message().to_owned(),
+            };
+            warning!("pg_jwt_guard: the jwks worker's transaction failed: {message}");
+            None
+        })
+        .execute();
+    // SAFETY: ends the transaction started above; abort also releases the active snapshot.
+    unsafe {
+        if result.is_some() {
+            pg_sys::PopActiveSnapshot();
+            pg_sys::CommitTransactionCommand();
+        } else {
+            pg_sys::AbortCurrentTransaction();
+        }
+    }
+    result
+}
+
+fn beat_only(db: u32) {
+    if let Some(slot) = SHARED.exclusive().0.iter_mut().find(|s| s.db == db) {
+        slot.heartbeat = now();
+    }
+}
+
+fn due(last: Option<&Instant>, asked: &Requests, iss: &str) -> bool {
+    let Some(last) = last else { return true };
+    if asked.force {
+        return true;
+    }
+    let since = last.elapsed().as_secs();
+    let refresh = settings::JWKS_REFRESH.get().max(1) as u64;
+    let min = settings::JWKS_MIN_INTERVAL.get().max(1) as u64;
+    since >= refresh || ((asked.all || asked.issuers.contains(&issuer_hash(iss))) && since >= min)
+}
+
+fn fetch_config() -> FetchConfig {
+    FetchConfig {
+        timeout: Duration::from_secs(settings::JWKS_TIMEOUT.get().clamp(1, 60) as u64),
+        max_bytes: settings::JWKS_MAX_BYTES.get().max(1024) as u64,
+        ca_file: settings::JWKS_CA_FILE
+            .get()
+            .map(|c| c.to_string_lossy().into_owned())
+            .filter(|s| !s.is_empty()),
+    }
+}
+
+/// (issuer, jwks_uri) of every profile with one; None when the extension is not installed.
+fn jwks_issuers() -> Option<Vec<(String, String)>> {
+    let installed = Spi::get_one::<bool>("SELECT pg_catalog.to_regclass('jwt_guard.issuer_profiles') IS NOT NULL")
+        .ok()
+        .flatten()
+        .unwrap_or(false);
+    if !installed {
+        return None;
+    }
+    Spi::connect(|c| {
+        let rows = c.select(
+            "SELECT iss, jwks_uri FROM jwt_guard.issuer_profiles WHERE jwks_uri IS NOT NULL ORDER BY iss",
+            None,
+            &[],
+        )?;
+        let mut out = Vec::new();
+        for row in rows {
+            if let (Some(iss), Some(uri)) = (row.get::<String>(1)?, row.get::<String>(2)?) {
+                out.push((iss, uri));
+            }
+        }
+        Ok::<_, pgrx::spi::Error>(out)
+    })
+    .ok()
+}
+
+/// Applies one fetch's outcome and records it; a failure changes no key.
+fn apply(iss: &str, uri: &str, body: Result<Vec<u8>, String>, first: bool) {
+    let grace = settings::JWKS_RETIRE_GRACE.get();
+    let outcome = body
+        .and_then(|b| published::classify(&b, iss).map_err(|e| e.to_string()))
+        .and_then(|verdicts| {
+            let usable = verdicts
+                .iter()
+                .filter(|v| matches!(v, jwt_guard_core::keys::JwkVerdict::Use(_)))
+                .count();
+            keystore::sync_published(iss, verdicts, grace)
+                .map(|lines| (usable, lines))
+                .map_err(|e| e.message())
+        });
+    let shown = redact_uri(uri);
+    let error = match &outcome {
+        Ok((_, lines)) => {
+            let count = |a: &str| lines.iter().filter(|l| l.action == a).count();
+            let (added, retired) = (count("added"), count("retired"));
+            if added + retired > 0 {
+                log!("pg_jwt_guard: keys of issuer \"{iss}\" from {shown}: {added} added, {retired} retired");
+            }
+            // Skipped keys are named at the first fetch; a changed key material at every one.
+            let worth = |l: &&keystore::SyncLine| {
+                l.action == "skipped"
+                    && (first || l.reason.as_deref().is_some_and(|r| r.contains("other key material")))
+            };
+            for l in lines.iter().filter(worth) {
+                log!(
+                    "pg_jwt_guard: a key of issuer \"{iss}\" from {shown} was skipped (kid {}): {}",
+                    l.kid
+                        .as_deref()
+                        .map(jwt_guard_core::error::printable)
+                        .unwrap_or_else(|| "none".into()),
+                    l.reason.as_deref().unwrap_or("")
+                );
+            }
+            None
+        }
+        Err(e) => {
+            warning!("pg_jwt_guard: could not refresh the keys of issuer \"{iss}\" from {shown}: {e}; the stored keys are kept");
+            Some(e.clone())
+        }
+    };
+    let usable = outcome.as_ref().ok().map(|(n, _)| *n as i32);
+    let recorded = Spi::run_with_args(
+        "INSERT INTO jwt_guard.jwks_status AS s (iss, attempted, succeeded, error, published_keys) \
+         VALUES ($1, pg_catalog.now(), CASE WHEN $2::text IS NULL THEN pg_catalog.now() END, $2, $3) \
+         ON CONFLICT (iss) DO UPDATE SET attempted = EXCLUDED.attempted, \
+         succeeded = COALESCE(EXCLUDED.succeeded, s.succeeded), error = EXCLUDED.error, \
+         published_keys = COALESCE(EXCLUDED.published_keys, s.published_keys)",
+        &[iss.into(), error.into(), usable.into()],
+    );
+    if let Err(e) = recorded {
+        warning!("pg_jwt_guard: could not record the jwks fetch of issuer \"{iss}\": {e}");
+    }
+}
