@@ -10,6 +10,9 @@ Point selects under RLS, measured with pgbench (simple protocol, one random id p
   c_hs256_noaudit    c_hs256 with pg_jwt_guard.audit_log = off (how much the audit line costs)
   c_hs256_locked     c_hs256 as a login role listed in login_roles (what the isolation checks cost)
   d_hs256_enforce    c_hs256 for a login role with pg_jwt_guard.enforce_permissions = on
+  c_hs256_stmtaudit  c_hs256 with pg_jwt_guard.audit_statements = on (a JSON line per statement)
+  c_hs256_revoked    c_hs256 in a copy of the database with 100,000 revocations stored
+                     (99,000 jtis, 1,000 subjects; none of them this token's)
 Serial 1M-row scans, count(*) of one tenant, timed by EXPLAIN (ANALYZE, TIMING OFF):
   literal / postgrest_json / guard (tenant()) / guard_wrapped ((SELECT tenant()))
 
@@ -45,6 +48,8 @@ from fixtures import AUDIENCE, ISSUER, Minter  # noqa: E402
 PGBENCH = f"{scenarios.PGBIN}/pgbench"
 ROWS = 1_000_000
 DISTINCT_TOKENS = 1000
+REVOKED_JTIS, REVOKED_SUBJECTS = 99_000, 1_000
+REVOKED_DB = "bench_revoked"
 CLIENTS = 2  # the machine has 2 cores; more clients only measure the scheduler
 FAST_SCAN_REPEATS = 3  # samples per scan round of each ~0.1 s scan (see the scan loop)
 OTHER_CPU_WARN = 0.05  # share of all cores used by other processes above which a sample is suspect
@@ -121,13 +126,14 @@ def setup(c, keys):
         x("CREATE ROLE app_user NOLOGIN")
         # The bench login roles are members of app_user: SET LOCAL ROLE and PostgREST's
         # set_config('role') need it. They are not in pg_jwt_guard.login_roles, so nothing locks them.
-        for role in ("bench", "bench_enforce", "bench_noaudit", "bench_nocache", "bench_locked"):
+        for role in ("bench", "bench_enforce", "bench_noaudit", "bench_nocache", "bench_locked", "bench_stmtaudit"):
             x(f"CREATE ROLE {role} LOGIN NOINHERIT IN ROLE app_user")
         # The README's setup: the login role is listed in login_roles, so every statement before
         # and under the token runs through the isolation allow-lists.
         x("ALTER ROLE bench_locked SET pg_jwt_guard.login_roles = 'bench_locked'")
         x("ALTER ROLE bench_enforce SET pg_jwt_guard.enforce_permissions = on")
         x("ALTER ROLE bench_noaudit SET pg_jwt_guard.audit_log = off")
+        x("ALTER ROLE bench_stmtaudit SET pg_jwt_guard.audit_statements = on")
         # The distinct-token case must not profit from the token cache: its default size (1,000)
         # holds all 1,000 tokens, so after warm-up every backend would only ever hit.
         x("ALTER ROLE bench_nocache SET pg_jwt_guard.token_cache_size = 0")
@@ -158,6 +164,18 @@ def setup(c, keys):
         x("VACUUM (FREEZE, ANALYZE)")
         for table in list(POLICIES) + ["bench_tokens"]:
             x(f"SELECT count(*) FROM {table}")
+    # The same database again, with 100,000 revocations stored: what the revocation check costs.
+    with scenarios.psycopg.connect(host=c.dir, port=c.port, user="postgres", dbname="template1",
+                                   autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {REVOKED_DB} TEMPLATE postgres")
+    with scenarios.psycopg.connect(host=c.dir, port=c.port, user="postgres", dbname=REVOKED_DB,
+                                   autocommit=True) as conn:
+        conn.execute("INSERT INTO jwt_guard.revoked_tokens (jti, expires_at) SELECT 'revoked-' || g, "
+                     f"now() + interval '1 day' FROM generate_series(1, {REVOKED_JTIS}) g")
+        conn.execute("INSERT INTO jwt_guard.revoked_subjects (sub, issued_before) SELECT 'revoked-user-' || g, "
+                     f"now() FROM generate_series(1, {REVOKED_SUBJECTS}) g")
+        for table in list(POLICIES) + ["bench_tokens"]:
+            conn.execute(f"SELECT count(*) FROM {table}")
     return tokens, postgrest_claims
 
 
@@ -195,6 +213,8 @@ def scripts(tokens, postgrest_claims):
     s["c_hs256_noaudit"] = ("bench_noaudit", guard(tokens["HS256"]))
     s["c_hs256_locked"] = ("bench_locked", guard(tokens["HS256"]))
     s["d_hs256_enforce"] = ("bench_enforce", guard(tokens["HS256"]))
+    s["c_hs256_revoked"] = ("bench", guard(tokens["HS256"]))
+    s["c_hs256_stmtaudit"] = ("bench_stmtaudit", guard(tokens["HS256"]))
     return s
 
 
@@ -272,8 +292,9 @@ class CpuMeter:
 
 
 def pgbench(c, role, script_path, seconds, meter):
+    db = REVOKED_DB if script_path.endswith("_revoked.sql") else "postgres"
     cmd = [PGBENCH, "-n", "-M", "simple", "-c", str(CLIENTS), "-j", str(CLIENTS), "-T", str(seconds),
-           "-h", c.dir, "-p", str(c.port), "-U", role, "-f", script_path, "postgres"]
+           "-h", c.dir, "-p", str(c.port), "-U", role, "-f", script_path, db]
     meter.start()
     out = subprocess.run(cmd, capture_output=True, text=True)
     foreign = meter.foreign_share()
@@ -350,6 +371,8 @@ def targets(point, scan):
          point["c_hs256_locked"]["median"] / point["c_hs256"]["median"], ">=", 0.97, "x"),
         ("enforce_permissions costs <= 5% (d / c_hs256 >= 0.95)",
          point["d_hs256_enforce"]["median"] / point["c_hs256"]["median"], ">=", 0.95, "x"),
+        ("100,000 revocations cost <= 3% (revoked / c_hs256 >= 0.97)",
+         point["c_hs256_revoked"]["median"] / point["c_hs256"]["median"], ">=", 0.97, "x"),
     ]
     return [{"target": t, "measured": round(m, 3), "op": op, "limit": lim,
              "pass": m >= lim if op == ">=" else m <= lim} for t, m, op, lim, _ in rows]
@@ -368,6 +391,8 @@ LABELS = {
     "c_hs256_noaudit": "(c) HS256, audit_log = off [info]",
     "c_hs256_locked": "(c) HS256, login role locked (isolation)",
     "d_hs256_enforce": "(d) HS256, enforce_permissions = on",
+    "c_hs256_revoked": "(c) HS256, 100,000 revocations stored",
+    "c_hs256_stmtaudit": "(c) HS256, audit_statements = on [info]",
     "literal": "literal 'acme'",
     "postgrest_json": "current_setting(...)::json->>'tenant_id'",
     "guard": "jwt_guard.tenant()",

@@ -9,7 +9,7 @@ log() { printf '==> %s\n' "$*" >&2; }
 
 ensure_apt() {
     local missing=()
-    for pkg in postgresql-15 postgresql-server-dev-15 postgresql-contrib libclang-dev clang sudo pgbouncer openssl; do
+    for pkg in postgresql-15 postgresql-server-dev-15 postgresql-contrib postgresql-15-pgaudit libclang-dev clang sudo pgbouncer openssl; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
     done
     if [ ${#missing[@]} -gt 0 ]; then

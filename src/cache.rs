@@ -68,7 +68,8 @@ pub fn init() {
 }
 
 // Callbacks run while invalidations are processed: they only bump a counter.
-unsafe extern "C-unwind" fn on_relcache(_arg: pg_sys::Datum, _relid: pg_sys::Oid) {
+unsafe extern "C-unwind" fn on_relcache(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    crate::revocation::relation_changed(relid);
     bump();
 }
 

@@ -87,33 +87,56 @@ fn guc_level_matches_transaction() -> bool {
 /// Runs `f` as the bootstrap superuser with a pinned search_path, for reading the key store
 /// and the catalogs. Postgres restores user and settings if `f` raises.
 pub fn as_superuser<R>(f: impl FnOnce() -> R) -> R {
-    let saved = current();
-    // SAFETY: GUC nest levels and user switches are paired below; an error unwinds through
-    // (sub)transaction abort, which undoes both.
-    let level = unsafe {
-        let level = pg_sys::NewGUCNestLevel();
-        let path = CString::new("pg_catalog, pg_temp").unwrap();
-        pg_sys::set_config_option(
-            c"search_path".as_ptr(),
-            path.as_ptr(),
-            pg_sys::GucContext::PGC_USERSET,
-            pg_sys::GucSource::PGC_S_SESSION,
-            pg_sys::GucAction::GUC_ACTION_SAVE,
-            true,
-            0,
-            false,
-        );
-        pg_sys::SetUserIdAndSecContext(
-            pg_sys::Oid::from(pg_sys::BOOTSTRAP_SUPERUSERID),
-            saved.sec | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32 | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
-        );
-        level
-    };
-    let out = f();
-    // SAFETY: undoes exactly what was done above.
-    unsafe {
-        pg_sys::AtEOXact_GUC(true, level);
+    let _scope = Superuser::enter();
+    f()
+}
+
+/// While alive, the bootstrap superuser with search_path `pg_catalog, pg_temp`; dropping it
+/// restores the user and the settings. When an error unwinds through it, the (sub)transaction
+/// abort restores both instead.
+pub struct Superuser {
+    saved: UserContext,
+    level: i32,
+}
+
+impl Superuser {
+    pub fn enter() -> Superuser {
+        let saved = current();
+        // SAFETY: GUC nest levels and user switches are paired in drop; an error unwinds
+        // through (sub)transaction abort, which undoes both.
+        let level = unsafe {
+            let level = pg_sys::NewGUCNestLevel();
+            let path = CString::new("pg_catalog, pg_temp").unwrap();
+            pg_sys::set_config_option(
+                c"search_path".as_ptr(),
+                path.as_ptr(),
+                pg_sys::GucContext::PGC_USERSET,
+                pg_sys::GucSource::PGC_S_SESSION,
+                pg_sys::GucAction::GUC_ACTION_SAVE,
+                true,
+                0,
+                false,
+            );
+            pg_sys::SetUserIdAndSecContext(
+                pg_sys::Oid::from(pg_sys::BOOTSTRAP_SUPERUSERID),
+                saved.sec | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32 | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
+            );
+            level
+        };
+        Superuser { saved, level }
     }
-    switch_to(saved);
-    out
+}
+
+impl Drop for Superuser {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return; // the abort restores user and settings
+        }
+        // SAFETY: undoes exactly what enter() did.
+        unsafe { pg_sys::AtEOXact_GUC(true, self.level) };
+        switch_to(UserContext {
+            user: self.saved.user,
+            sec: self.saved.sec,
+        });
+    }
 }

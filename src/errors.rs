@@ -62,6 +62,21 @@ impl GuardError {
         }
     }
 
+    /// A stable, machine-readable reason for audit lines.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            GuardError::Token(r) => r.code(),
+            GuardError::Role(_) => "role_refused",
+            GuardError::Context(_) => "unsafe_context",
+            GuardError::Escape(_) => "escape",
+            GuardError::Denied(_) => "denied",
+            GuardError::Key(_) => "key_error",
+            GuardError::Setting(_) => "setting",
+            GuardError::NotPreloaded => "not_preloaded",
+            GuardError::Internal(_) => "internal",
+        }
+    }
+
     pub(crate) fn message(&self) -> String {
         match self {
             GuardError::Token(r) => format!("pg_jwt_guard: token rejected: {r}"),

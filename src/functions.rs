@@ -1,10 +1,10 @@
 //! SQL functions that verify tokens and change identity, and the key administration functions.
 
+use crate::audit::{self, Attempt};
 use crate::cache::{self, Verified};
 use crate::errors::{GuardError, OrRaise};
 use crate::prepared_jsonb::PreparedJsonb;
-use crate::{context, identity, keystore, preload, profiles, role_checks, settings};
-use jwt_guard_core::error::printable;
+use crate::{context, identity, keystore, preload, profiles, revocation, role_checks, settings};
 use jwt_guard_core::{roles, token, Identity, KeyError, Rejection};
 use pgrx::prelude::*;
 use pgrx::JsonB;
@@ -20,7 +20,11 @@ fn now() -> i64 {
 
 /// Every check a token must pass, without changing anything. A token verified before is
 /// taken from the cache when nothing it depends on has changed.
-fn check(token: Option<&str>, requested_role: Option<&str>) -> Result<(Rc<Verified>, bool), GuardError> {
+fn check(
+    token: Option<&str>,
+    requested_role: Option<&str>,
+    attempt: &mut Attempt,
+) -> Result<(Rc<Verified>, bool), GuardError> {
     preload::require()?;
     let token = token.ok_or(GuardError::Token(Rejection::Null))?;
     // Take in what other sessions committed (a retired key, a changed role) before any cache
@@ -33,6 +37,9 @@ fn check(token: Option<&str>, requested_role: Option<&str>) -> Result<(Rc<Verifi
     let now = now();
     let key = cache::token_key(token, requested_role);
     if let Some(hit) = cache::lookup(&key, &snapshot, now) {
+        describe(attempt, &hit.identity);
+        attempt.role = Some(hit.role.clone());
+        revocation::check(&hit.identity)?;
         return Ok((hit, true));
     }
     let generation = cache::generation();
@@ -40,6 +47,9 @@ fn check(token: Option<&str>, requested_role: Option<&str>) -> Result<(Rc<Verifi
     // Before parsing, the largest size any issuer accepts; after, the token's issuer's own.
     let parsed = token::parse(token, policy.max_token_bytes.max(profiles.max_token_bytes))?;
     let issuer = parsed.unverified_issuer();
+    attempt.kid = parsed.kid.clone();
+    attempt.alg = Some(jwt_guard_core::keys::alg_name(parsed.alg));
+    attempt.iss = issuer.clone();
     let profile = issuer.as_deref().and_then(|i| profiles.by_issuer.get(i));
     let policy = profile.map_or_else(|| policy.clone(), |p| policy.with_profile(p));
     if parsed.byte_len() > policy.max_token_bytes {
@@ -51,6 +61,8 @@ fn check(token: Option<&str>, requested_role: Option<&str>) -> Result<(Rc<Verifi
     }
     let verifying_key = keystore::find(parsed.kid.as_deref(), parsed.alg, issuer.as_deref())?;
     let identity = token::verify(&parsed, &verifying_key, &policy, now)?;
+    describe(attempt, &identity);
+    revocation::check(&identity)?;
     let default_role = profile
         .and_then(|p| p.default_role.clone())
         .or_else(|| default_role.clone());
@@ -61,6 +73,7 @@ fn check(token: Option<&str>, requested_role: Option<&str>) -> Result<(Rc<Verifi
         default_role.as_deref(),
         allowed,
     )?;
+    attempt.role = Some(role.clone());
     let oid = role_checks::resolve(&role)?;
     let serialized =
         serde_json::to_string(&identity).map_err(|_| GuardError::Setting("identity could not be serialized".into()))?;
@@ -84,41 +97,35 @@ fn check(token: Option<&str>, requested_role: Option<&str>) -> Result<(Rc<Verifi
     ))
 }
 
-fn audit(identity: &Identity, role: &str, from_cache: bool) {
-    let wanted = match settings::audit_log() {
-        settings::AuditLog::Off => false,
-        settings::AuditLog::Verified => !from_cache,
-        settings::AuditLog::All => true,
-    };
-    if wanted {
-        let field = |v: &Option<String>| v.as_deref().map(printable).unwrap_or_else(|| "-".into());
-        pgrx::log!(
-            "pg_jwt_guard: authenticated role={} sub={} kid={} jti={}{}",
-            role,
-            field(&identity.sub),
-            field(&identity.kid),
-            field(&identity.jti),
-            if from_cache { " (cached)" } else { "" }
-        );
-    }
+/// What a verified identity tells the audit line.
+fn describe(attempt: &mut Attempt, identity: &Identity) {
+    attempt.iss = identity.claims.get("iss").and_then(|v| v.as_str()).map(str::to_owned);
+    attempt.sub = identity.sub.clone();
+    attempt.jti = identity.jti.clone();
+    attempt.kid = identity.kid.clone();
+    attempt.tenant = identity.tenant.clone();
 }
 
 /// Verifies the token, becomes its role and binds its claims to this transaction. With
 /// `role`, that role must be one the token's role claim lists.
 #[pg_extern(volatile, parallel_unsafe)]
 fn authenticate(token: Option<&str>, role: default!(Option<&str>, "NULL")) -> PreparedJsonb {
-    let result = context::refuse_unsafe("authenticate()").and_then(|_| check(token, role));
-    let (verified, from_cache) = result.or_raise();
+    let mut attempt = Attempt::default();
+    let result = context::refuse_unsafe("authenticate()").and_then(|_| check(token, role, &mut attempt));
+    let (verified, from_cache) = result.unwrap_or_else(|e| {
+        audit::refused(&attempt, e.reason());
+        e.raise()
+    });
     identity::apply(verified.identity.clone(), &verified.serialized, verified.role_oid).or_raise();
     let first_use = !verified.audited.replace(true);
-    audit(&verified.identity, &verified.role, from_cache && !first_use);
+    audit::verified(&attempt, from_cache && !first_use);
     verified.claims.clone()
 }
 
 /// The same checks as authenticate(), with no switch and no state change.
 #[pg_extern(volatile, parallel_unsafe)]
 fn verify(token: Option<&str>, role: default!(Option<&str>, "NULL")) -> PreparedJsonb {
-    check(token, role).or_raise().0.claims.clone()
+    check(token, role, &mut Attempt::default()).or_raise().0.claims.clone()
 }
 
 /// Drops the identity now: claims cleared, back to the user the transaction started as.
@@ -132,7 +139,7 @@ fn reset() {
 /// Registers a PEM public key or an HMAC secret under `kid`, pinned to `alg`.
 #[pg_extern(volatile, parallel_unsafe)]
 fn add_key(kid: Option<&str>, alg: Option<&str>, key: Option<&str>, issuer: default!(Option<&str>, "NULL")) {
-    preload::require().or_raise();
+    let _admin = crate::admin::enter("add_key()");
     let (Some(kid), Some(alg), Some(key)) = (kid, alg, key) else {
         GuardError::Key(KeyError::new("kid, alg and key must not be NULL")).raise()
     };
@@ -142,7 +149,7 @@ fn add_key(kid: Option<&str>, alg: Option<&str>, key: Option<&str>, issuer: defa
 /// Registers every key of a JWKS; all or none. Returns how many were registered.
 #[pg_extern(volatile, parallel_unsafe)]
 fn import_jwks(jwks: Option<JsonB>, issuer: default!(Option<&str>, "NULL")) -> i32 {
-    preload::require().or_raise();
+    let _admin = crate::admin::enter("import_jwks()");
     let Some(jwks) = jwks else {
         GuardError::Key(KeyError::new("jwks must not be NULL")).raise()
     };
@@ -153,7 +160,7 @@ fn import_jwks(jwks: Option<JsonB>, issuer: default!(Option<&str>, "NULL")) -> i
 /// Without `issuer`, every active key with that kid is retired.
 #[pg_extern(volatile, parallel_unsafe)]
 fn retire_key(kid: &str, issuer: default!(Option<&str>, "NULL")) {
-    preload::require().or_raise();
+    let _admin = crate::admin::enter("retire_key()");
     keystore::retire(kid, issuer).or_raise();
 }
 
@@ -173,21 +180,10 @@ fn sync_jwks(
         name!(reason, Option<String>),
     ),
 > {
-    preload::require().or_raise();
+    let _admin = crate::admin::enter("sync_jwks()");
     let (Some(issuer), Some(jwks)) = (issuer.filter(|i| !i.is_empty()), jwks) else {
         GuardError::Key(KeyError::new("issuer and jwks must not be NULL or empty")).raise()
     };
     let lines = keystore::sync(issuer, &jwks.0, retire_missing, default_alg).or_raise();
     TableIterator::new(lines.into_iter().map(|l| (l.kid, l.action.to_owned(), l.reason)))
 }
-
-pgrx::extension_sql!(
-    r#"
-REVOKE EXECUTE ON FUNCTION jwt_guard.add_key(text, text, text, text) FROM PUBLIC;
-REVOKE EXECUTE ON FUNCTION jwt_guard.import_jwks(jsonb, text) FROM PUBLIC;
-REVOKE EXECUTE ON FUNCTION jwt_guard.retire_key(text, text) FROM PUBLIC;
-REVOKE EXECUTE ON FUNCTION jwt_guard.sync_jwks(text, jsonb, boolean, text) FROM PUBLIC;
-"#,
-    name = "admin_privileges",
-    finalize
-);

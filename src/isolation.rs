@@ -417,6 +417,8 @@ unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags
     if let Some(refusal) = portal_refusal() {
         refusal.raise();
     }
+    // SAFETY: the QueryDesc Postgres passes to this hook.
+    unsafe { crate::audit::statement(query) };
     // SAFETY: chaining to the previous hook or the standard implementation, as Postgres expects.
     unsafe {
         match PREV_EXECUTOR_START {

@@ -24,6 +24,10 @@ pub fn fetch(uri: &str, config: &FetchConfig) -> Result<Vec<u8>, String> {
         .header("Accept", "application/json, application/jwk-set+json")
         .call()
         .map_err(describe)?;
+    // Anything but 200 OK (a 204, a 203 from a proxy) is not the document.
+    if response.status() != 200 {
+        return Err(format!("HTTP status {}", response.status().as_u16()));
+    }
     response
         .body_mut()
         .with_config()

@@ -1,10 +1,11 @@
 //! Remote JWKS: a background worker per database keeps the keys of every issuer with a
 //! `jwks_uri` in line with what the issuer publishes.
 //!
-//! - At server start a launcher starts a worker for every database that accepts
-//!   connections; a worker whose database has no issuer with a `jwks_uri` leaves at once (a
+//! - A launcher (connected to no database, restarted after a crash) starts a
+//!   worker for every database that accepts connections, at server start and again every
+//!   `jwks_refresh`; a worker whose database has no issuer with a `jwks_uri` leaves at once (a
 //!   connected worker would hold off DROP DATABASE). `set_issuer` with a `jwks_uri` (at
-//!   commit), a token with an unknown kid and `refresh_jwks` start it again when needed.
+//!   commit), a token with an unknown kid and `refresh_jwks` start it sooner.
 //! - Each issuer's document is fetched when first seen, every `pg_jwt_guard.jwks_refresh`,
 //!   and soon after a token arrives with a kid the store does not have (at most once every
 //!   `pg_jwt_guard.jwks_min_interval` per issuer, so forged kids cannot make it hammer the
@@ -15,7 +16,7 @@
 //!
 //! Backends and workers meet in a small shared table of slots, one per database.
 
-use crate::errors::{GuardError, OrRaise};
+use crate::errors::GuardError;
 use crate::jwks_fetch::{self, FetchConfig};
 use crate::{keystore, preload, profiles, settings};
 use jwt_guard_core::published::{self, redact_uri};
@@ -38,6 +39,10 @@ struct Slot {
     db: u32,
     heartbeat: i64,
     starting: i64,
+    /// The worker serving the database (a second one that finds another pid leaves).
+    pid: i32,
+    /// A new `jwks_uri` was committed: read the profiles again before leaving.
+    run: bool,
     /// `refresh_jwks`: fetch now, whatever the intervals say.
     force: bool,
     /// Issuers (hashed) that saw an unknown kid; `asked_all` when more than fit.
@@ -64,7 +69,8 @@ pub fn install() {
         .set_function("pg_jwt_guard_jwks_launcher")
         .enable_spi_access()
         .set_start_time(BgWorkerStartTime::RecoveryFinished)
-        .set_restart_time(None)
+        // Restarted after a crash (or an error) so the workers come back too.
+        .set_restart_time(Some(Duration::from_secs(30)))
         .load();
 }
 
@@ -114,7 +120,7 @@ fn ask(db: u32, what: Ask) -> bool {
             return false;
         };
         match what {
-            Ask::Run => {}
+            Ask::Run => slot.run = true,
             Ask::Force => slot.force = true,
             Ask::Issuer(iss) => {
                 let h = issuer_hash(iss);
@@ -174,13 +180,9 @@ fn start_worker(db: u32) -> Option<pgrx::bgworkers::DynamicBackgroundWorker> {
         .set_notify_pid(unsafe { pg_sys::MyProcPid })
         .load_dynamic();
     if handle.is_err() {
+        // The slot keeps its start time, so the next attempt (and this line) comes only once
+        // the start has gone stale: forged kids cannot flood the log.
         log!("pg_jwt_guard: no background worker slot is free for the jwks worker; raise max_worker_processes");
-        SHARED
-            .exclusive()
-            .0
-            .iter_mut()
-            .filter(|s| s.db == db)
-            .for_each(|s| s.starting = 0);
     }
     handle.ok()
 }
@@ -212,7 +214,7 @@ pub fn issuer_changed() {
 /// Fetches every `jwks_uri` of this database now, whatever the intervals say.
 #[pg_extern(volatile, parallel_unsafe)]
 fn refresh_jwks() -> bool {
-    preload::require().or_raise();
+    let _admin = crate::admin::enter("refresh_jwks()");
     if in_recovery() {
         GuardError::Setting("keys cannot be fetched on a standby; they arrive from the primary".into()).raise()
     }
@@ -247,14 +249,17 @@ fn claim(db: u32) -> bool {
     }
     slot.heartbeat = t;
     slot.starting = 0;
+    // SAFETY: MyProcPid is this process's pid, set at start.
+    slot.pid = unsafe { pg_sys::MyProcPid };
     true
 }
 
-fn beat(db: u32) -> Requests {
+/// Takes the requests; None when the slot now belongs to another worker (this one then leaves).
+fn beat(db: u32) -> Option<Requests> {
     let mut slots = SHARED.exclusive();
-    let Some(slot) = slots.0.iter_mut().find(|s| s.db == db) else {
-        return Requests::default();
-    };
+    // SAFETY: MyProcPid is this process's pid, set at start.
+    let me = unsafe { pg_sys::MyProcPid };
+    let slot = slots.0.iter_mut().find(|s| s.db == db && s.pid == me)?;
     slot.heartbeat = now();
     let taken = Requests {
         force: slot.force,
@@ -262,57 +267,88 @@ fn beat(db: u32) -> Requests {
         issuers: slot.asked[..usize::from(slot.asked_len)].to_vec(),
     };
     slot.force = false;
+    slot.run = false;
     slot.asked_all = false;
     slot.asked_len = 0;
-    taken
+    Some(taken)
 }
 
 /// Frees the slot unless a request came in meanwhile (then the worker stays).
 fn try_release(db: u32) -> bool {
     let mut slots = SHARED.exclusive();
-    let Some(slot) = slots.0.iter_mut().find(|s| s.db == db) else {
+    // SAFETY: MyProcPid is this process's pid, set at start.
+    let me = unsafe { pg_sys::MyProcPid };
+    let Some(slot) = slots.0.iter_mut().find(|s| s.db == db && s.pid == me) else {
         return true;
     };
-    if slot.force || slot.asked_all || slot.asked_len > 0 {
+    if slot.run || slot.force || slot.asked_all || slot.asked_len > 0 {
         return false;
     }
     *slot = Slot::default();
     true
 }
 
-/// Starts a worker for every database that accepts connections, one at a time, then leaves.
+/// Every `jwks_refresh`, and at start, makes sure every database that accepts connections has
+/// the worker it needs: one at a time, each either leaving at once or staying. So a worker that
+/// was terminated, or lost in a crash, is back within one refresh period.
 #[pg_guard]
 #[unsafe(no_mangle)]
 pub extern "C-unwind" fn pg_jwt_guard_jwks_launcher(_arg: pg_sys::Datum) {
-    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGTERM);
-    BackgroundWorker::connect_worker_to_spi(Some("postgres"), None);
-    let databases: Vec<u32> = BackgroundWorker::transaction(|| {
-        Spi::connect(|c| {
-            let rows = c.select(
-                "SELECT oid::int8 FROM pg_catalog.pg_database WHERE datallowconn AND NOT datistemplate ORDER BY oid",
-                None,
-                &[],
-            )?;
-            let mut out = Vec::new();
-            for row in rows {
-                out.extend(row.get::<i64>(1)?.map(|o| o as u32));
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    // Connected to no database (shared catalogs only), so it never holds one off DROP DATABASE
+    // or CREATE DATABASE … TEMPLATE.
+    BackgroundWorker::connect_worker_to_spi(None, None);
+    loop {
+        for db in databases() {
+            if BackgroundWorker::sigterm_received() || !ask(db, Ask::Run) {
+                break;
             }
-            Ok::<_, pgrx::spi::Error>(out)
-        })
-        .unwrap_or_default()
-    });
-    for db in databases {
-        if BackgroundWorker::sigterm_received() || !ask(db, Ask::Run) {
-            break;
+            let until = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < until && !settled(db) {
+                if !BackgroundWorker::wait_latch(Some(Duration::from_millis(100))) {
+                    return;
+                }
+            }
         }
-        // One at a time: a worker either leaves at once (no extension) or beats.
-        let until = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < until && !settled(db) {
-            if !BackgroundWorker::wait_latch(Some(Duration::from_millis(100))) {
+        let next = Instant::now() + Duration::from_secs(settings::JWKS_REFRESH.get().max(1) as u64);
+        while Instant::now() < next {
+            if !BackgroundWorker::wait_latch(Some(Duration::from_secs(1))) {
                 return;
+            }
+            if BackgroundWorker::sighup_received() {
+                // SAFETY: the documented way for a background worker to take in a reload.
+                unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
             }
         }
     }
+}
+
+/// The databases that accept connections, read from the shared catalog pg_database.
+fn databases() -> Vec<u32> {
+    let mut out = Vec::new();
+    // SAFETY: a catalog heap scan inside a transaction of its own, as PostgreSQL's autovacuum
+    // launcher does it; each tuple is read while the scan holds it.
+    unsafe {
+        pg_sys::SetCurrentStatementStartTimestamp();
+        pg_sys::StartTransactionCommand();
+        pg_sys::GetTransactionSnapshot();
+        let rel = pg_sys::table_open(pg_sys::DatabaseRelationId, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        let scan = pg_sys::table_beginscan_catalog(rel, 0, std::ptr::null_mut());
+        loop {
+            let tuple = pg_sys::heap_getnext(scan, pg_sys::ScanDirection::ForwardScanDirection);
+            if tuple.is_null() {
+                break;
+            }
+            let db = &*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_database>(tuple);
+            if db.datallowconn && !db.datistemplate {
+                out.push(db.oid.to_u32());
+            }
+        }
+        pg_sys::table_endscan(scan);
+        pg_sys::table_close(rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        pg_sys::CommitTransactionCommand();
+    }
+    out
 }
 
 fn settled(db: u32) -> bool {
@@ -332,7 +368,9 @@ pub extern "C-unwind" fn pg_jwt_guard_jwks_worker(arg: pg_sys::Datum) {
     }
     let mut last: HashMap<(String, String), Instant> = HashMap::new();
     loop {
-        let asked = beat(db);
+        let Some(asked) = beat(db) else {
+            return; // another worker serves this database now
+        };
         if BackgroundWorker::sighup_received() {
             // SAFETY: the documented way for a background worker to take in a reload.
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
@@ -347,6 +385,9 @@ pub extern "C-unwind" fn pg_jwt_guard_jwks_worker(arg: pg_sys::Datum) {
         let issuers = issuers.flatten().unwrap_or_default();
         last.retain(|k, _| issuers.contains(k));
         for (iss, uri) in issuers {
+            if BackgroundWorker::sigterm_received() {
+                break;
+            }
             let key = (iss.clone(), uri.clone());
             if !due(last.get(&key), &asked, &iss) {
                 continue;
@@ -375,17 +416,24 @@ fn in_transaction<R>(body: impl FnOnce() -> R + std::panic::UnwindSafe) -> Optio
         pg_sys::StartTransactionCommand();
         pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
     }
-    let result = PgTryBuilder::new(|| Some(body()))
-        .catch_others(|e| {
-            let message = match &e {
-                pg_sys::panic::CaughtError::PostgresError(r)
-                | pg_sys::panic::CaughtError::ErrorReport(r)
-                | pg_sys::panic::CaughtError::RustPanic { ereport: r, .. } => r.message().to_owned(),
-            };
-            warning!("pg_jwt_guard: the jwks worker's transaction failed: {message}");
-            None
-        })
-        .execute();
+    let result = PgTryBuilder::new(|| {
+        // Pinned search_path and restricted operation, as the backends read the store: a
+        // database owner's objects must not run as the superuser this worker is.
+        let _scope = crate::context::Superuser::enter();
+        // A row lock held by an open administration transaction must not stall the beats.
+        Spi::run("SET LOCAL lock_timeout = '10s'").ok();
+        Some(body())
+    })
+    .catch_others(|e| {
+        let message = match &e {
+            pg_sys::panic::CaughtError::PostgresError(r)
+            | pg_sys::panic::CaughtError::ErrorReport(r)
+            | pg_sys::panic::CaughtError::RustPanic { ereport: r, .. } => r.message().to_owned(),
+        };
+        warning!("pg_jwt_guard: the jwks worker's transaction failed: {message}");
+        None
+    })
+    .execute();
     // SAFETY: ends the transaction started above; abort also releases the active snapshot.
     unsafe {
         if result.is_some() {
@@ -399,7 +447,9 @@ fn in_transaction<R>(body: impl FnOnce() -> R + std::panic::UnwindSafe) -> Optio
 }
 
 fn beat_only(db: u32) {
-    if let Some(slot) = SHARED.exclusive().0.iter_mut().find(|s| s.db == db) {
+    // SAFETY: MyProcPid is this process's pid, set at start.
+    let me = unsafe { pg_sys::MyProcPid };
+    if let Some(slot) = SHARED.exclusive().0.iter_mut().find(|s| s.db == db && s.pid == me) {
         slot.heartbeat = now();
     }
 }
@@ -428,10 +478,15 @@ fn fetch_config() -> FetchConfig {
 
 /// (issuer, jwks_uri) of every profile with one; None when the extension is not installed.
 fn jwks_issuers() -> Option<Vec<(String, String)>> {
-    let installed = Spi::get_one::<bool>("SELECT pg_catalog.to_regclass('jwt_guard.issuer_profiles') IS NOT NULL")
-        .ok()
-        .flatten()
-        .unwrap_or(false);
+    // The extension itself, in its own schema: a look-alike schema or view proves nothing.
+    let installed = Spi::get_one::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n \
+         ON n.oid OPERATOR(pg_catalog.=) e.extnamespace WHERE e.extname OPERATOR(pg_catalog.=) 'pg_jwt_guard' \
+         AND n.nspname OPERATOR(pg_catalog.=) 'jwt_guard')",
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(false);
     if !installed {
         return None;
     }
@@ -454,6 +509,17 @@ fn jwks_issuers() -> Option<Vec<(String, String)>> {
 
 /// Applies one fetch's outcome and records it; a failure changes no key.
 fn apply(iss: &str, uri: &str, body: Result<Vec<u8>, String>, first: bool) {
+    // The profile may have been dropped or changed while the document was fetched: keys are
+    // applied only while it still names this URI, and it stays locked until they are, so a
+    // concurrent drop_issuer waits and then retires them too.
+    let current = Spi::get_one_with_args::<bool>(
+        "SELECT true FROM jwt_guard.issuer_profiles WHERE iss OPERATOR(pg_catalog.=) $1 \
+         AND jwks_uri OPERATOR(pg_catalog.=) $2 FOR UPDATE",
+        &[iss.into(), uri.into()],
+    );
+    if !matches!(current, Ok(Some(true))) {
+        return;
+    }
     let grace = settings::JWKS_RETIRE_GRACE.get();
     let outcome = body
         .and_then(|b| published::classify(&b, iss).map_err(|e| e.to_string()))

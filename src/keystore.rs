@@ -248,8 +248,12 @@ fn apply(verdicts: Vec<keys::JwkVerdict>) -> Result<(Vec<SyncLine>, Vec<String>)
                 reason: Some(reason),
             }),
             keys::JwkVerdict::Use(k) => {
-                published.push(k.kid.clone());
-                out.push(sync_one(&k)?);
+                let line = sync_one(&k)?;
+                // A kid now published with other material does not publish the stored key.
+                if line.action != "skipped" {
+                    published.push(k.kid.clone());
+                }
+                out.push(line);
             }
         }
     }

@@ -5,6 +5,8 @@
 use pgrx::prelude::*;
 
 mod accessors;
+mod admin;
+mod audit;
 mod cache;
 mod context;
 mod errors;
@@ -21,6 +23,7 @@ mod preload;
 mod prepared_jsonb;
 mod profiles;
 mod protect;
+mod revocation;
 mod role_checks;
 mod settings;
 

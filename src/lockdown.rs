@@ -224,6 +224,8 @@ unsafe extern "C-unwind" fn process_utility(
             GuardError::Escape(what).raise();
         }
     }
+    // SAFETY: as above; only allowed statements reach the audit line.
+    unsafe { crate::audit::utility((*pstmt).utilityStmt) };
     // SAFETY: chaining to the previous hook or the standard implementation, as Postgres expects.
     unsafe {
         match PREV_PROCESS_UTILITY {

@@ -7,7 +7,6 @@
 use crate::cache::{self, GenerationMap};
 use crate::context;
 use crate::errors::{GuardError, OrRaise};
-use crate::preload;
 use jwt_guard_core::{roles, IssuerProfile, KeyError};
 use pgrx::datum::Interval;
 use pgrx::prelude::*;
@@ -84,7 +83,7 @@ fn set_issuer(
     jwks_uri: default!(Option<&str>, "NULL"),
     role_map: default!(Option<JsonB>, "NULL"),
 ) {
-    preload::require().or_raise();
+    let _admin = crate::admin::enter("set_issuer()");
     let iss = iss
         .filter(|i| !i.is_empty() && !i.contains('\0'))
         .unwrap_or_else(|| GuardError::Key(KeyError::new("iss must be a non-empty string")).raise());
@@ -164,7 +163,19 @@ fn set_issuer(
 /// issuer would otherwise go on verifying its tokens). False when there was no profile.
 #[pg_extern(volatile, parallel_unsafe)]
 fn drop_issuer(iss: &str) -> bool {
-    preload::require().or_raise();
+    let _admin = crate::admin::enter("drop_issuer()");
+    // The profile goes first: its row lock waits for a jwks worker that is applying keys for
+    // this issuer, so the retirement below also catches the keys it added.
+    let existed = Spi::connect_mut(|c| {
+        c.update(
+            "DELETE FROM jwt_guard.issuer_profiles WHERE iss OPERATOR(pg_catalog.=) $1",
+            None,
+            &[iss.into()],
+        )
+        .map(|t| !t.is_empty())
+    })
+    .map_err(|e| GuardError::Setting(format!("could not remove the issuer profile: {e}")))
+    .or_raise();
     crate::keystore::retire_issuer(iss).or_raise();
     Spi::run_with_args(
         "DELETE FROM jwt_guard.jwks_status WHERE iss OPERATOR(pg_catalog.=) $1",
@@ -172,13 +183,7 @@ fn drop_issuer(iss: &str) -> bool {
     )
     .map_err(|e| GuardError::Setting(format!("could not remove the issuer's fetch status: {e}")))
     .or_raise();
-    Spi::get_one_with_args::<String>(
-        "DELETE FROM jwt_guard.issuer_profiles WHERE iss OPERATOR(pg_catalog.=) $1 RETURNING iss",
-        &[iss.into()],
-    )
-    .ok()
-    .flatten()
-    .is_some()
+    existed
 }
 
 fn bad(message: &str) -> ! {

@@ -66,6 +66,7 @@ SELECT (SELECT why FROM (SELECT CASE
   WHEN m.rolcreaterole THEN 'it is or belongs to a role with CREATEROLE'
   WHEN m.rolcreatedb THEN 'it is or belongs to a role with CREATEDB'
   WHEN m.rolreplication THEN 'it is or belongs to a role with REPLICATION'
+  WHEN m.rolname = 'jwt_guard_admin' THEN 'it is or belongs to jwt_guard_admin (administration is never a token''s)'
   WHEN m.rolname ~ '^pg_' AND m.rolname <> 'pg_database_owner' THEN 'it belongs to the predefined role ' || m.rolname
   WHEN EXISTS (SELECT 1 FROM pg_database d WHERE d.datname = current_database() AND d.datdba = m.oid)
     THEN 'it is or belongs to the owner of this database'

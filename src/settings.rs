@@ -34,6 +34,7 @@ pub enum AuditLog {
 pub static AUDIT_LOG: GucSetting<AuditLog> = GucSetting::<AuditLog>::new(AuditLog::Verified);
 pub static PERMISSIONS_CLAIM: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"permissions"));
 pub static ENFORCE_PERMISSIONS: GucSetting<bool> = GucSetting::<bool>::new(false);
+pub static AUDIT_STATEMENTS: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static TOKEN_CACHE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(1000);
 pub static LOGIN_ROLES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static JWKS_REFRESH: GucSetting<i32> = GucSetting::<i32>::new(600);
@@ -383,6 +384,14 @@ pub fn define() {
         c"Check every statement of a token identity against its permissions claim.",
         c"Off: GRANTs and row level security alone decide.",
         &ENFORCE_PERMISSIONS,
+        GucContext::Suset,
+        flags,
+    );
+    GucRegistry::define_bool_guc(
+        c"pg_jwt_guard.audit_statements",
+        c"Log every statement run under a token identity as one JSON line, with the relations it touches.",
+        c"The identity's sub, role, tenant and jti are on each line, as on its authentication line.",
+        &AUDIT_STATEMENTS,
         GucContext::Suset,
         flags,
     );

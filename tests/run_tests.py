@@ -2,7 +2,8 @@
 """Runs the pg_regress suites against a throw-away PostgreSQL 15 with pg_jwt_guard preloaded,
 then the scenario checks that need more than one psql session, then the pooled hostile-neighbour
 suite (tests/tools/neighbours.py), the identity-provider recipes (tests/tools/providers.py)
-and the remote JWKS worker against local HTTPS servers (tests/tools/remote_jwks.py),
+the remote JWKS worker against local HTTPS servers (tests/tools/remote_jwks.py) and the
+statement audit next to pgaudit (tests/tools/statement_audit.py),
 and prints one closing line:
 `N passed, N failed` (core test counts passed in by scripts/test.sh are added in).
 
@@ -26,6 +27,7 @@ import scenarios  # noqa: E402
 import neighbours  # noqa: E402
 import providers  # noqa: E402
 import remote_jwks  # noqa: E402
+import statement_audit  # noqa: E402
 
 PGBIN = "/usr/lib/postgresql/15/bin"
 PGXS = subprocess.run([f"{PGBIN}/pg_config", "--pgxs"], capture_output=True, text=True).stdout.strip()
@@ -90,7 +92,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--core-passed", type=int, default=0)
     ap.add_argument("--core-failed", type=int, default=0)
-    ap.add_argument("--only", choices=["regress", "scenarios", "neighbours", "providers", "remote"], default=None)
+    ap.add_argument("--only", choices=["regress", "scenarios", "neighbours", "providers", "remote", "audit"], default=None)
     args = ap.parse_args()
 
     env = {k: v for k, v in os.environ.items() if k != "RUST_BACKTRACE"}
@@ -117,6 +119,10 @@ def main():
     if args.only in (None, "remote"):
         p, f = remote_jwks.run_all(env, minters)
         print(f"remote_jwks: {p} passed, {f} failed")
+        passed, failed = passed + p, failed + f
+    if args.only in (None, "audit"):
+        p, f = statement_audit.run_all(env, minters)
+        print(f"statement_audit: {p} passed, {f} failed")
         passed, failed = passed + p, failed + f
     print(f"{passed} passed, {failed} failed")
     return 0 if failed == 0 else 1

@@ -8,34 +8,108 @@ use std::fmt;
 pub enum Rejection {
     Null,
     Empty,
-    TooLarge { bytes: usize, max: usize },
+    TooLarge {
+        bytes: usize,
+        max: usize,
+    },
     BadCharacters,
     Segments(usize),
     BadEncoding(&'static str),
     BadJson(&'static str),
     DuplicateKey(&'static str),
-    TooDeep { part: &'static str, max: usize },
+    TooDeep {
+        part: &'static str,
+        max: usize,
+    },
     NotAnObject(&'static str),
     BadAlgorithm,
     ForbiddenHeader(String),
     BadHeader(&'static str),
     UnknownKid(String),
     NoKid,
-    AlgorithmMismatch { token: String, key: String },
+    AlgorithmMismatch {
+        token: String,
+        key: String,
+    },
     KeyRetired(String),
     BadSignature,
     BadClaimType(String),
     MissingClaim(&'static str),
-    Expired { exp: i64, now: i64 },
-    NotYetValid { nbf: i64 },
-    IssuedInFuture { iat: i64 },
-    LifetimeTooLong { seconds: i64, max: u64 },
+    Expired {
+        exp: i64,
+        now: i64,
+    },
+    NotYetValid {
+        nbf: i64,
+    },
+    IssuedInFuture {
+        iat: i64,
+    },
+    LifetimeTooLong {
+        seconds: i64,
+        max: u64,
+    },
     NoIssuerConfigured,
-    IssuerNotAccepted { token: String, accepted: Vec<String> },
-    AudienceNotAccepted { token: Vec<String>, accepted: Vec<String> },
+    IssuerNotAccepted {
+        token: String,
+        accepted: Vec<String>,
+    },
+    AudienceNotAccepted {
+        token: Vec<String>,
+        accepted: Vec<String>,
+    },
     AudienceUnexpected,
     NulInString,
     BadPermission(String),
+    /// On the revocation list: its jti, or its subject for tokens issued before a time.
+    Revoked(Revocation),
+}
+
+/// What revoked a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revocation {
+    Token,
+    Subject { issued_before: i64 },
+}
+
+impl Rejection {
+    /// A stable, machine-readable reason for logs and audit lines.
+    pub fn code(&self) -> &'static str {
+        use Rejection::*;
+        match self {
+            Null => "null",
+            Empty => "empty",
+            TooLarge { .. } => "too_large",
+            BadCharacters => "bad_characters",
+            Segments(_) => "segments",
+            BadEncoding(_) => "bad_encoding",
+            BadJson(_) => "bad_json",
+            DuplicateKey(_) => "duplicate_member",
+            TooDeep { .. } => "too_deep",
+            NotAnObject(_) => "not_an_object",
+            BadAlgorithm => "bad_alg",
+            ForbiddenHeader(_) => "forbidden_header",
+            BadHeader(_) => "bad_header",
+            UnknownKid(_) => "unknown_kid",
+            NoKid => "no_kid",
+            AlgorithmMismatch { .. } => "alg_mismatch",
+            KeyRetired(_) => "key_retired",
+            BadSignature => "bad_signature",
+            BadClaimType(_) => "bad_claim_type",
+            MissingClaim(_) => "missing_claim",
+            Expired { .. } => "expired",
+            NotYetValid { .. } => "not_yet_valid",
+            IssuedInFuture { .. } => "issued_in_future",
+            LifetimeTooLong { .. } => "lifetime_too_long",
+            NoIssuerConfigured => "no_issuer_configured",
+            IssuerNotAccepted { .. } => "issuer_not_accepted",
+            AudienceNotAccepted { .. } => "audience_not_accepted",
+            AudienceUnexpected => "audience_unexpected",
+            NulInString => "nul_in_string",
+            BadPermission(_) => "bad_permission",
+            Revoked(_) => "revoked",
+        }
+    }
 }
 
 /// Up to eight values, each printable and quoted, for a message.
@@ -114,6 +188,12 @@ impl fmt::Display for Rejection {
             ),
             NulInString => write!(f, "token contains a NUL character in a string"),
             BadPermission(why) => f.write_str(why),
+            Revoked(Revocation::Token) => write!(f, "revoked: its jti is on the revocation list"),
+            Revoked(Revocation::Subject { issued_before }) => write!(
+                f,
+                "revoked: its subject's tokens issued before {} are revoked",
+                iso8601(*issued_before)
+            ),
         }
     }
 }

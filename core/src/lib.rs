@@ -11,11 +11,12 @@ pub mod permissions;
 pub mod policy;
 pub mod provider;
 pub mod published;
+pub mod revocation;
 pub mod roles;
 pub mod token;
 
 pub use claims::{Identity, RoleClaim};
-pub use error::{KeyError, Rejection};
+pub use error::{KeyError, Rejection, Revocation};
 pub use keys::VerifyingKey;
 pub use policy::{IssuerProfile, Policy};
 pub use token::{parse, verify, ParsedToken};

@@ -39,14 +39,11 @@ pub fn classify(body: &[u8], issuer: &str) -> Result<Vec<JwkVerdict>, KeyError> 
 pub fn redact_uri(uri: &str) -> String {
     let (scheme, rest) = uri.split_once("://").unwrap_or(("", uri));
     let end = rest.find(['?', '#']).unwrap_or(rest.len());
+    let cut = if end < rest.len() { "?…" } else { "" };
+    // Whatever precedes the last '@' is user information, even where a '/' hides in it.
     let rest = &rest[..end];
-    let (authority, path) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let cut = if end < uri.len() - scheme.len() - 3 { "?…" } else { "" };
-    format!("{scheme}://{host}{path}{cut}")
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, after)| after);
+    format!("{scheme}://{rest}{cut}")
 }
 
 #[cfg(test)]
@@ -120,5 +117,6 @@ mod tests {
         );
         assert_eq!(redact_uri("https://idp.test?key=1"), "https://idp.test?…");
         assert!(!redact_uri("https://a:b@h/p?q=secret").contains("secret"));
+        assert_eq!(redact_uri("https://u:p/w@idp.test/x"), "https://idp.test/x");
     }
 }

@@ -171,6 +171,11 @@ def build():
     tokens = {
         # Tenants and roles.
         "TENANT_ACME": es.token(sub="alice", tenant_id="acme", scope="orders:read orders:write"),
+        # Revocation: one subject, an old and a fresh token, one without iat; two jtis.
+        "REV_OLD": es.token(sub="rev-user", jti="rev-jti-old", iat=now - 900, exp=now + 600),
+        "REV_FRESH": es.token(sub="rev-user", jti="rev-jti-fresh", iat=now - 5, exp=now + 600),
+        "REV_NO_IAT": es.token(sub="rev-user", jti="rev-jti-noiat", iat=None, exp=now + 600),
+        "REV_OTHER": es.token(sub="rev-other", jti="rev-jti-other", iat=now - 900, exp=now + 600),
         "TENANT_GLOBEX": es.token(sub="bob", tenant_id="globex", scp=["orders:read"]),
         "READER_ACME": es.token(sub="carol", role="app_reader", tenant_id="acme"),
         "NO_TENANT": es.token(sub="dave", tenant_id=None),

@@ -265,6 +265,9 @@ def check_refetch_rate_limit(x):
         expect(fetched == 0, f"30 forged kids within a minute of a fetch caused {fetched} fetches")
     finally:
         x.reload(jwks_min_interval=1)
+    hits = x.server.hits
+    x.authenticate(x.token("forged-late", key=x.key("forger")))
+    x.wait("a fetch once the interval has passed", lambda: x.server.hits > hits)
 
 
 def check_grace_then_retire(x):
@@ -303,7 +306,6 @@ def check_failed_fetches_keep_keys(x):
     _, _, error, keys = x.refetch()
     expect(error is None and keys == 2 and x.key_state("c"), f"recovery: error={error!r}, keys={keys}")
     log = open(os.path.join(x.c.dir, "log")).read()
-    expect("do-not-log-me" not in log, "the server log shows the URI's query")
     expect("could not refresh the keys" in log, "failed fetches were not logged")
 
 
@@ -315,8 +317,11 @@ def check_changed_key_never_taken(x):
     expect(x.key_state("c")[2] == before, "a stored kid's key material was replaced")
     got = x.authenticate(x.token("c", key=swapped))
     expect(got == "28000", f"token signed by the swapped-in key: {got}")
-    expect(x.authenticate(x.token("c")) == "ok:app_user", "the stored key c stopped verifying")
+    expect(x.authenticate(x.token("c")) == "ok:app_user", "the stored key c stopped verifying (grace period)")
+    expect(x.key_state("c")[1], "the stored key c is no longer published, but is not marked so")
     x.publish("b", "c")
+    x.refetch()
+    expect(x.key_state("c")[:2] == ("active", False), f"key c once published again: {x.key_state('c')}")
 
 
 def check_shared_secret_never_taken(x):
@@ -328,9 +333,11 @@ def check_shared_secret_never_taken(x):
 
 def check_untrusted_certificate(x):
     x.rogue.doc = {"keys": [jwk(x.key("r"), "r")]}
-    x.admin("SELECT jwt_guard.set_issuer(%s, audience => ARRAY[%s], jwks_uri => %s)", (OTHER_ISS, AUD, x.rogue.url))
+    uri = x.rogue.url.replace("https://", "https://probe-user:probe-secret@")
+    x.admin("SELECT jwt_guard.set_issuer(%s, audience => ARRAY[%s], jwks_uri => %s)", (OTHER_ISS, AUD, uri))
     status = x.wait("the untrusted fetch", lambda: (s := x.status(OTHER_ISS)) and s[0] and s)
     expect(status[2] and status[1] is None, f"untrusted server: {status[1:]}")
+    expect("probe-secret" not in status[2] and "do-not-log-me" not in status[2], "the error shows a credential")
     expect(x.key_state("r", OTHER_ISS) is None, "a key from an untrusted server was stored")
     expect(x.authenticate(x.token("r", iss=OTHER_ISS)) == "28000", "token of the untrusted server's key accepted")
     x.admin("SELECT jwt_guard.drop_issuer(%s)", (OTHER_ISS,))
@@ -355,11 +362,32 @@ def check_periodic_refresh(x):
 
 
 def check_fetch_at_start(x):
+    # A look-alike in a database without the extension: a schema named jwt_guard whose
+    # "issuer_profiles" runs a function. The launcher visits that database too; the worker
+    # must see that the extension is not installed and never read it (as a superuser).
+    x.admin("CREATE DATABASE lookalike")
+    with psycopg.connect(host=x.c.dir, port=x.c.port, user="postgres", dbname="lookalike", autocommit=True) as conn:
+        conn.execute("CREATE TABLE public.evidence (who text)")
+        conn.execute("CREATE FUNCTION public.evil() RETURNS text LANGUAGE sql VOLATILE "
+                     "AS $$ INSERT INTO public.evidence VALUES (current_user) RETURNING 'https://x/' $$")
+        conn.execute("CREATE SCHEMA jwt_guard")
+        conn.execute("CREATE VIEW jwt_guard.issuer_profiles AS SELECT public.evil() AS iss, "
+                     "'https://127.0.0.1:1/jwks'::text AS jwks_uri")
     x.c.stop()
     x.publish("b", "c", "d", "e")
     x.c._run([f"{scenarios.PGBIN}/pg_ctl", "-D", x.c.data, "-l", os.path.join(x.c.dir, "log"), "-w", "start"])
     x.wait("key e fetched at server start, with no token", lambda: x.key_state("e"))
     expect(x.authenticate(x.token("e")) == "ok:app_user", "token of the key fetched at start")
+    time.sleep(3)
+    with psycopg.connect(host=x.c.dir, port=x.c.port, user="postgres", dbname="lookalike") as conn:
+        ran = conn.execute("SELECT count(*) FROM public.evidence").fetchone()[0]
+    expect(ran == 0, f"the worker ran a look-alike's function {ran} times")
+
+
+def check_no_credential_in_log(x):
+    log = open(os.path.join(x.c.dir, "log")).read()
+    for secret in ("do-not-log-me", "probe-secret", "probe-user"):
+        expect(secret not in log, f"the server log shows {secret!r} from a jwks_uri")
 
 
 def check_worker_leaves_database(x):
@@ -382,7 +410,7 @@ def check_worker_leaves_database(x):
 CHECKS = [check_first_fetch, check_rotation_on_unknown_kid, check_refetch_rate_limit, check_grace_then_retire,
           check_failed_fetches_keep_keys, check_changed_key_never_taken, check_shared_secret_never_taken,
           check_untrusted_certificate, check_no_uri_no_fetch, check_periodic_refresh, check_worker_leaves_database,
-          check_fetch_at_start]
+          check_fetch_at_start, check_no_credential_in_log]
 
 
 def run():

@@ -8,6 +8,7 @@
 Each check prints `ok`/`FAILED` with a reason; run_all returns (passed, failed).
 """
 
+import json
 import os
 import pwd
 import shutil
@@ -128,6 +129,93 @@ def check_retire_across_sessions(c, env):
     return None
 
 
+def check_revocation_across_sessions(c, env):
+    """A token already verified and cached in an open session is refused at its next
+    authenticate() once another session revokes it (by jti, then by subject), even inside a
+    transaction that was open before the revocation."""
+    token = env["TOK_REV_FRESH"]
+    with c.connect(user="authenticator") as a, c.connect() as admin:
+        a.prepare_threshold = None  # unnamed statements only, as a locked session requires
+        warm = [sqlstate_of(a, "SELECT jwt_guard.authenticate(%s)", (token,))[0] for _ in range(3)]
+        a.execute("BEGIN")
+        a.execute("SELECT 1")
+        admin.execute("SELECT jwt_guard.revoke_token('rev-jti-fresh')")
+        in_open, message = sqlstate_of(a, "SELECT jwt_guard.authenticate(%s)", (token,))
+        a.execute("ROLLBACK")
+        next_tx, _ = sqlstate_of(a, "SELECT jwt_guard.authenticate(%s)", (token,))
+        admin.execute("SELECT jwt_guard.unrevoke_token('rev-jti-fresh')")
+        back, back_message = sqlstate_of(a, "SELECT jwt_guard.authenticate(%s)", (token,))
+        admin.execute("SELECT jwt_guard.revoke_subject('rev-user', now() + interval '1 second')")
+        by_subject, subject_message = sqlstate_of(a, "SELECT jwt_guard.authenticate(%s)", (token,))
+        admin.execute("SELECT jwt_guard.unrevoke_subject('rev-user')")
+    if warm != ["ok"] * 3:
+        return f"token should be accepted (and cached) before revocation, got {warm}"
+    if in_open != "28000" or "revoked" not in message:
+        return f"an open transaction accepted a revoked, cached token: {in_open} {message}"
+    if next_tx != "28000":
+        return f"the next transaction accepted a revoked token: {next_tx}"
+    if back != "ok":
+        return f"unrevoked token refused: {back} {back_message}"
+    if by_subject != "28000" or "subject" not in subject_message:
+        return f"subject revocation not applied to a cached token: {by_subject} {subject_message}"
+    return None
+
+
+def audit_lines(c, pid):
+    """The audit objects one backend wrote to the server log, in order."""
+    time.sleep(0.5)  # let the logger flush
+    out = []
+    with open(os.path.join(c.dir, "log"), errors="replace") as f:
+        for line in f:
+            if f"[{pid}] LOG:  {{" in line:
+                out.append(json.loads(line.split("LOG:  ", 1)[1]))
+    return out
+
+
+def check_audit_trail(c, env):
+    """One JSON object per decision of authenticate(), field by field, for an acceptance and
+    for each kind of refusal; refusal floods are limited per backend and the gap is counted."""
+    fields = {"event", "reason", "iss", "sub", "jti", "kid", "alg", "role", "tenant", "session_user",
+              "client_addr", "pid", "vxid"}
+    cases = [("TOK_TENANT_ACME", None), ("TOK_EXPIRED", "expired"), ("TOK_BAD_SIG", "bad_signature"),
+             ("TOK_ROLE_SUPERUSER", "role_refused"), ("TOK_REV_OTHER", "revoked")]
+    with c.connect(user="authenticator") as a, c.connect() as admin:
+        a.prepare_threshold = None
+        admin.execute("SELECT jwt_guard.revoke_token('rev-jti-other')")
+        pid = a.execute("SELECT pg_backend_pid()").fetchone()[0]
+        for name, _ in cases:
+            sqlstate_of(a, "SELECT jwt_guard.authenticate(%s)", (env[name],))
+        sqlstate_of(a, "SELECT jwt_guard.authenticate(%s)", (env["TOK_TENANT_ACME"],))  # cached: no line
+        lines = audit_lines(c, pid)
+        for _ in range(60):
+            sqlstate_of(a, "SELECT jwt_guard.authenticate(%s)", (env["TOK_EXPIRED"],))
+        time.sleep(1.2)
+        sqlstate_of(a, "SELECT jwt_guard.authenticate(%s)", (env["TOK_BAD_SIG"],))
+        flood = audit_lines(c, pid)[len(lines):]
+        admin.execute("SELECT jwt_guard.unrevoke_token('rev-jti-other')")
+    if [(l.get("event"), l.get("reason")) for l in lines] != \
+            [("verified", None)] + [("refused", r) for _, r in cases[1:]]:
+        return f"audit events: {[(l.get('event'), l.get('reason')) for l in lines]}"
+    ok = lines[0]
+    if set(ok) != fields:
+        return f"fields of the acceptance line: {sorted(ok)}"
+    expected = {"sub": "alice", "role": "app_user", "tenant": "acme", "kid": "test-es256", "alg": "ES256",
+                "iss": "https://issuer.test", "session_user": "authenticator", "pid": pid}
+    wrong = {k: ok[k] for k, v in expected.items() if ok[k] != v}
+    if wrong or not ok["vxid"]:
+        return f"acceptance line: {wrong} vxid={ok['vxid']!r}"
+    if lines[3]["role"] is not None and lines[3]["sub"] is None:
+        return f"role refusal line lacks the verified subject: {lines[3]}"
+    if lines[4]["jti"] != "rev-jti-other" or lines[4]["sub"] != "rev-other":
+        return f"revocation line: {lines[4]}"
+    if not (20 <= len(flood) <= 40) or "suppressed" not in flood[-1] or flood[-1]["reason"] != "bad_signature":
+        return f"61 refusals wrote {len(flood)} lines; last: {flood[-1] if flood else None}"
+    for t in (env[n] for n, _ in cases):
+        if any(t in json.dumps(l) or t.split(".")[2] in json.dumps(l) for l in lines + flood):
+            return "a token or signature is in an audit line"
+    return None
+
+
 def check_concurrent_tenants(c, env, clients=8, per_client=60):
     """Direct connections (no pooler), each client on its own backend: psycopg prepares its
     statements after five runs, so the operator allows any statement name for this login role
@@ -183,7 +271,7 @@ def check_token_hygiene(c, env):
     leaked = [t[:12] for t in tokens if t in log or t.split(".")[2] in log]
     if leaked:
         return f"token text found in the server log ({len(leaked)} tokens)"
-    if "pg_jwt_guard: authenticated role=app_user sub=alice" not in log:
+    if '"event":"verified"' not in log or '"sub":"alice"' not in log:
         return "audit line for the accepted token not found in the server log"
     if "token expired at" not in log:
         return "refusal reason not logged"
@@ -214,6 +302,8 @@ def run_all(env, minters):
         try:
             setup_db(c, env)
             report("retire_key_across_sessions", check_retire_across_sessions, c, env)
+            report("revocation_across_sessions", check_revocation_across_sessions, c, env)
+            report("audit_trail", check_audit_trail, c, env)
             report("concurrent_tenants", check_concurrent_tenants, c, env)
             report("token_hygiene", check_token_hygiene, c, env)
             report("pgbouncer_transaction_pooling", pooler.check_pgbouncer_transaction_pooling, c, env)

@@ -1,0 +1,312 @@
+//! The audit trail: one JSON object per decision of `authenticate()`, written to the server
+//! log at LOG level (never sent to the client, never followed by the statement text).
+//!
+//! Events: `verified` (a token was verified), `cached` (taken from the token cache; only with
+//! `audit_log = all`), `refused` (with a stable `reason` code). Refusal lines are limited per
+//! backend by a token bucket (a burst of 20, then 10 a second); the next refusal line written
+//! says how many were left out (`suppressed`). Never the token or a signature.
+//!
+//! With `pg_jwt_guard.audit_statements = on`, every statement run under a token identity
+//! (with the token role's rights: not the extension's own reads) writes one line with
+//! `event: "statement"`, its command and the relations it touches with the privileges each
+//! needed.
+
+use crate::settings::{self, AuditLog};
+use pgrx::pg_sys;
+use serde_json::{json, Value};
+use std::cell::Cell;
+use std::ffi::CString;
+use std::time::Instant;
+
+/// What is known of an attempt when it is decided; unverified values only where noted.
+#[derive(Default)]
+pub struct Attempt {
+    /// From the token's header (not verified when the token is refused).
+    pub kid: Option<String>,
+    pub alg: Option<&'static str>,
+    /// Verified once the signature is, else the payload's unverified `iss`.
+    pub iss: Option<String>,
+    pub sub: Option<String>,
+    pub jti: Option<String>,
+    pub role: Option<String>,
+    pub tenant: Option<String>,
+}
+
+const BURST: f64 = 20.0;
+const PER_SECOND: f64 = 10.0;
+/// Longest string a line carries per field (attacker-chosen values are cut, never dropped).
+const FIELD_CHARS: usize = 256;
+
+thread_local! {
+    static BUCKET: Cell<(f64, Option<Instant>)> = const { Cell::new((BURST, None)) };
+    static SUPPRESSED: Cell<u64> = const { Cell::new(0) };
+    static CLIENT_ADDR: std::cell::OnceCell<Option<String>> = const { std::cell::OnceCell::new() };
+}
+
+pub fn verified(a: &Attempt, from_cache: bool) {
+    let wanted = match settings::audit_log() {
+        AuditLog::Off => false,
+        AuditLog::Verified => !from_cache,
+        AuditLog::All => true,
+    };
+    if wanted {
+        emit(line(if from_cache { "cached" } else { "verified" }, None, a, None));
+    }
+}
+
+pub fn refused(a: &Attempt, reason: &str) {
+    if settings::audit_log() == AuditLog::Off || !take_from_bucket() {
+        return;
+    }
+    let suppressed = SUPPRESSED.replace(0);
+    emit(line("refused", Some(reason), a, Some(suppressed).filter(|n| *n > 0)));
+}
+
+/// Refills by elapsed time; false (and one more suppressed) when the bucket is empty.
+fn take_from_bucket() -> bool {
+    let now = Instant::now();
+    let (tokens, last) = BUCKET.get();
+    let refilled = last.map_or(BURST, |t| {
+        (tokens + now.duration_since(t).as_secs_f64() * PER_SECOND).min(BURST)
+    });
+    if refilled < 1.0 {
+        BUCKET.set((refilled, Some(now)));
+        SUPPRESSED.set(SUPPRESSED.get() + 1);
+        return false;
+    }
+    BUCKET.set((refilled - 1.0, Some(now)));
+    true
+}
+
+fn cut(v: &Option<String>) -> Value {
+    match v {
+        Some(s) => Value::String(s.chars().take(FIELD_CHARS).collect()),
+        None => Value::Null,
+    }
+}
+
+fn line(event: &str, reason: Option<&str>, a: &Attempt, suppressed: Option<u64>) -> String {
+    let mut o = json!({
+        "event": event,
+        "reason": reason,
+        "iss": cut(&a.iss),
+        "sub": cut(&a.sub),
+        "jti": cut(&a.jti),
+        "kid": cut(&a.kid),
+        "alg": a.alg,
+        "role": cut(&a.role),
+        "tenant": cut(&a.tenant),
+        "session_user": session_user(),
+        "client_addr": client_addr(),
+        // SAFETY: MyProcPid is set at process start.
+        "pid": unsafe { pg_sys::MyProcPid },
+        "vxid": vxid(),
+    });
+    if let Some(n) = suppressed {
+        o["suppressed"] = json!(n);
+    }
+    o.to_string()
+}
+
+fn session_user() -> Option<String> {
+    // SAFETY: the session user exists in a client backend; noerr returns NULL otherwise.
+    unsafe {
+        if pg_sys::MyProcPort.is_null() {
+            return None;
+        }
+        let name = pg_sys::GetUserNameFromId(pg_sys::GetSessionUserId(), true);
+        (!name.is_null()).then(|| std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned())
+    }
+}
+
+/// The client's address as PostgreSQL reports it (NULL over a Unix socket), read once.
+fn client_addr() -> Option<String> {
+    CLIENT_ADDR.with(|c| {
+        c.get_or_init(|| {
+            // SAFETY: a built-in taking no arguments; a direct call never passes the
+            // executor's function hooks.
+            unsafe { pgrx::direct_function_call::<pgrx::datum::Inet>(pg_sys::inet_client_addr, &[]) }.map(|i| i.0)
+        })
+        .clone()
+    })
+}
+
+fn vxid() -> Option<String> {
+    // SAFETY: MyProc is this backend's own PGPROC while it runs.
+    unsafe {
+        let proc_ = pg_sys::MyProc;
+        (!proc_.is_null()).then(|| format!("{}/{}", (*proc_).backendId, (*proc_).lxid))
+    }
+}
+
+unsafe extern "C-unwind" {
+    fn errstart(elevel: std::ffi::c_int, domain: *const std::ffi::c_char) -> bool;
+    fn errfinish(filename: *const std::ffi::c_char, lineno: std::ffi::c_int, funcname: *const std::ffi::c_char);
+}
+
+/// One LOG_SERVER_ONLY line, without the statement or context lines PostgreSQL would add.
+fn emit(text: String) {
+    let Ok(message) = CString::new(text.replace('\0', "")) else {
+        return;
+    };
+    // SAFETY: the elog protocol: errstart, the message and flags, errfinish; at this level
+    // errfinish returns.
+    unsafe {
+        if errstart(pg_sys::LOG_SERVER_ONLY as std::ffi::c_int, std::ptr::null()) {
+            pg_sys::errmsg_internal(c"%s".as_ptr(), message.as_ptr());
+            pg_sys::errhidestmt(true);
+            pg_sys::errhidecontext(true);
+            errfinish(c"audit.rs".as_ptr(), 0, c"pg_jwt_guard_audit".as_ptr());
+        }
+    }
+}
+
+// ---- statements ----------------------------------------------------------------------------
+
+/// The identity's part of a statement line, or None when no line is due.
+fn statement_base(command: &str) -> Option<serde_json::Map<String, Value>> {
+    if !settings::AUDIT_STATEMENTS.get() {
+        return None;
+    }
+    let identity = crate::identity::current()?;
+    let role = crate::identity::role()?;
+    if !crate::context::own_rights(Some(role)) {
+        return None;
+    }
+    // SAFETY: syscache lookup of the role the identity switched to; noerr gives NULL.
+    let role_name = unsafe {
+        let p = pg_sys::GetUserNameFromId(role, true);
+        (!p.is_null()).then(|| std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned())
+    };
+    let iss = identity.claims.get("iss").and_then(Value::as_str).map(str::to_owned);
+    let mut o = serde_json::Map::new();
+    o.insert("event".into(), json!("statement"));
+    o.insert("command".into(), json!(command));
+    o.insert("iss".into(), cut(&iss));
+    o.insert("sub".into(), cut(&identity.sub));
+    o.insert("jti".into(), cut(&identity.jti));
+    o.insert("role".into(), cut(&role_name));
+    o.insert("tenant".into(), cut(&identity.tenant));
+    o.insert("session_user".into(), json!(session_user()));
+    // SAFETY: MyProcPid is set at process start.
+    o.insert("pid".into(), json!(unsafe { pg_sys::MyProcPid }));
+    o.insert("vxid".into(), json!(vxid()));
+    Some(o)
+}
+
+fn relation_name(relid: pg_sys::Oid) -> String {
+    // SAFETY: syscache lookups for a relation the statement names; NULL becomes "?".
+    unsafe {
+        let text = |p: *const std::ffi::c_char| {
+            p.as_ref()
+                .map(|p| std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned())
+                .unwrap_or_else(|| "?".into())
+        };
+        format!(
+            "{}.{}",
+            text(pg_sys::get_namespace_name(pg_sys::get_rel_namespace(relid))),
+            text(pg_sys::get_rel_name(relid))
+        )
+    }
+}
+
+/// From the ExecutorStart hook: one line for a SELECT, INSERT, UPDATE, DELETE or MERGE.
+///
+/// # Safety
+/// `query` is the QueryDesc the executor is starting.
+pub unsafe fn statement(query: *mut pg_sys::QueryDesc) {
+    if !settings::AUDIT_STATEMENTS.get() {
+        return;
+    }
+    // SAFETY: the executor's own QueryDesc and its planned statement.
+    let (operation, rtable) = unsafe { ((*query).operation, (*(*query).plannedstmt).rtable) };
+    let command = match operation {
+        pg_sys::CmdType::CMD_SELECT => "SELECT",
+        pg_sys::CmdType::CMD_INSERT => "INSERT",
+        pg_sys::CmdType::CMD_UPDATE => "UPDATE",
+        pg_sys::CmdType::CMD_DELETE => "DELETE",
+        pg_sys::CmdType::CMD_MERGE => "MERGE",
+        _ => "OTHER",
+    };
+    let Some(mut line) = statement_base(command) else {
+        return;
+    };
+    let mut relations = Vec::new();
+    // SAFETY: a list of RangeTblEntry, as the planner builds it.
+    let entries = unsafe { pgrx::PgList::<pg_sys::RangeTblEntry>::from_pg(rtable) };
+    for rte in entries.iter_ptr() {
+        // SAFETY: entries of a valid range table.
+        let rte = unsafe { &*rte };
+        if rte.rtekind != pg_sys::RTEKind::RTE_RELATION || rte.requiredPerms == 0 {
+            continue;
+        }
+        let privileges: Vec<&str> = [
+            (pg_sys::ACL_SELECT, "SELECT"),
+            (pg_sys::ACL_INSERT, "INSERT"),
+            (pg_sys::ACL_UPDATE, "UPDATE"),
+            (pg_sys::ACL_DELETE, "DELETE"),
+        ]
+        .into_iter()
+        .filter(|(bit, _)| rte.requiredPerms & bit != 0)
+        .map(|(_, name)| name)
+        .collect();
+        relations.push(json!({"relation": relation_name(rte.relid), "privileges": privileges}));
+    }
+    line.insert("relations".into(), Value::Array(relations));
+    emit(Value::Object(line).to_string());
+}
+
+/// From the ProcessUtility hook: one line for a utility statement (COPY and TRUNCATE name
+/// their relations).
+///
+/// # Safety
+/// `node` is the utility statement Postgres is about to run.
+pub unsafe fn utility(node: *mut pg_sys::Node) {
+    if node.is_null() || !settings::AUDIT_STATEMENTS.get() || crate::identity::current().is_none() {
+        return;
+    }
+    // SAFETY: tag checks before each cast; names come from the catalogs.
+    let (command, relations) = unsafe {
+        match (*node).type_ {
+            pg_sys::NodeTag::T_CopyStmt => {
+                let copy = node as *mut pg_sys::CopyStmt;
+                let relid = if (*copy).relation.is_null() {
+                    pg_sys::InvalidOid
+                } else {
+                    pg_sys::RangeVarGetRelidExtended(
+                        (*copy).relation,
+                        pg_sys::NoLock as pg_sys::LOCKMODE,
+                        pg_sys::RVROption::RVR_MISSING_OK,
+                        None,
+                        std::ptr::null_mut(),
+                    )
+                };
+                let privilege = if (*copy).is_from { "INSERT" } else { "SELECT" };
+                let relations = if relid == pg_sys::InvalidOid {
+                    vec![]
+                } else {
+                    vec![json!({"relation": relation_name(relid), "privileges": [privilege]})]
+                };
+                ("COPY".to_owned(), relations)
+            }
+            pg_sys::NodeTag::T_TruncateStmt => (
+                "TRUNCATE".to_owned(),
+                crate::guardrails::truncate_targets(node as *mut pg_sys::TruncateStmt)
+                    .into_iter()
+                    .map(|r| json!({"relation": relation_name(r), "privileges": ["TRUNCATE"]}))
+                    .collect(),
+            ),
+            _ => {
+                let tag = pg_sys::CreateCommandName(node);
+                let name = tag
+                    .as_ref()
+                    .map(|t| std::ffi::CStr::from_ptr(t).to_string_lossy().into_owned());
+                (name.unwrap_or_else(|| "UTILITY".into()), vec![])
+            }
+        }
+    };
+    if let Some(mut line) = statement_base(&command) {
+        line.insert("relations".into(), Value::Array(relations));
+        emit(Value::Object(line).to_string());
+    }
+}
