@@ -47,7 +47,7 @@ GRANT EXECUTE ON FUNCTION
     jwt_guard.import_jwks(jsonb, text),
     jwt_guard.retire_key(text, text),
     jwt_guard.sync_jwks(text, jsonb, boolean, text),
-    jwt_guard.set_issuer(text, text[], interval, integer, text, text, text, text, text, jsonb),
+    jwt_guard.set_issuer(text, text[], interval, integer, text, text, text, text, text, jsonb, boolean),
     jwt_guard.drop_issuer(text),
     jwt_guard.refresh_jwks(),
     jwt_guard.revoke_token(text, timestamptz),

@@ -4,7 +4,7 @@ use crate::audit::{self, Attempt};
 use crate::cache::{self, Verified};
 use crate::errors::{GuardError, OrRaise};
 use crate::prepared_jsonb::PreparedJsonb;
-use crate::{context, identity, keystore, preload, profiles, revocation, role_checks, settings};
+use crate::{context, identity, keystore, preload, profiles, replay, revocation, role_checks, settings};
 use jwt_guard_core::{roles, token, Identity, KeyError, Rejection};
 use pgrx::prelude::*;
 use pgrx::JsonB;
@@ -24,6 +24,7 @@ fn check(
     token: Option<&str>,
     requested_role: Option<&str>,
     attempt: &mut Attempt,
+    record: bool,
 ) -> Result<(Rc<Verified>, bool), GuardError> {
     preload::require()?;
     let token = token.ok_or(GuardError::Token(Rejection::Null))?;
@@ -40,6 +41,7 @@ fn check(
         describe(attempt, &hit.identity);
         attempt.role = Some(hit.role.clone());
         revocation::check(&hit.identity)?;
+        replay::guard(&hit.identity, record)?;
         return Ok((hit, true));
     }
     let generation = cache::generation();
@@ -63,6 +65,7 @@ fn check(
     let identity = token::verify(&parsed, &verifying_key, &policy, now)?;
     describe(attempt, &identity);
     revocation::check(&identity)?;
+    replay::guard(&identity, record)?;
     let default_role = profile
         .and_then(|p| p.default_role.clone())
         .or_else(|| default_role.clone());
@@ -111,7 +114,7 @@ fn describe(attempt: &mut Attempt, identity: &Identity) {
 #[pg_extern(volatile, parallel_unsafe)]
 fn authenticate(token: Option<&str>, role: default!(Option<&str>, "NULL")) -> PreparedJsonb {
     let mut attempt = Attempt::default();
-    let result = context::refuse_unsafe("authenticate()").and_then(|_| check(token, role, &mut attempt));
+    let result = context::refuse_unsafe("authenticate()").and_then(|_| check(token, role, &mut attempt, true));
     let (verified, from_cache) = result.unwrap_or_else(|e| {
         audit::refused(&attempt, e.reason());
         e.raise()
@@ -125,7 +128,11 @@ fn authenticate(token: Option<&str>, role: default!(Option<&str>, "NULL")) -> Pr
 /// The same checks as authenticate(), with no switch and no state change.
 #[pg_extern(volatile, parallel_unsafe)]
 fn verify(token: Option<&str>, role: default!(Option<&str>, "NULL")) -> PreparedJsonb {
-    check(token, role, &mut Attempt::default()).or_raise().0.claims.clone()
+    check(token, role, &mut Attempt::default(), false)
+        .or_raise()
+        .0
+        .claims
+        .clone()
 }
 
 /// Drops the identity now: claims cleared, back to the user the transaction started as.

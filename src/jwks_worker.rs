@@ -14,6 +14,9 @@
 //!   `pg_jwt_guard.jwks_retire_grace`. A failed fetch changes no key: it is logged and shown in
 //!   `jwt_guard.issuers`.
 //!
+//! - The same worker moves replay-protected jti uses from shared memory into
+//!   `jwt_guard.seen_jtis` (see `replay`) and stays while any wait.
+//!
 //! Backends and workers meet in a small shared table of slots, one per database.
 
 use crate::errors::GuardError;
@@ -199,6 +202,11 @@ pub fn unknown_key(issuer: Option<&str>) {
     }
 }
 
+/// A use of a replay-protected jti waits in memory: make sure the worker runs to record it.
+pub fn replay_pending() {
+    ask(this_database(), Ask::Run);
+}
+
 /// `set_issuer` stored a `jwks_uri`: once the profile is committed, make sure the worker runs
 /// to see it (a worker started earlier could read the table before the commit and leave).
 pub fn issuer_changed() {
@@ -281,7 +289,7 @@ fn try_release(db: u32) -> bool {
     let Some(slot) = slots.0.iter_mut().find(|s| s.db == db && s.pid == me) else {
         return true;
     };
-    if slot.run || slot.force || slot.asked_all || slot.asked_len > 0 {
+    if slot.run || slot.force || slot.asked_all || slot.asked_len > 0 || crate::replay::pending(db) {
         return false;
     }
     *slot = Slot::default();
@@ -367,6 +375,7 @@ pub extern "C-unwind" fn pg_jwt_guard_jwks_worker(arg: pg_sys::Datum) {
         return;
     }
     let mut last: HashMap<(String, String), Instant> = HashMap::new();
+    let mut last_purge: Option<Instant> = None;
     loop {
         let Some(asked) = beat(db) else {
             return; // another worker serves this database now
@@ -378,6 +387,7 @@ pub extern "C-unwind" fn pg_jwt_guard_jwks_worker(arg: pg_sys::Datum) {
         // None: the transaction failed (logged; try again at the next beat); Some(None): the
         // extension is not installed here.
         let issuers = in_transaction(jwks_issuers);
+        record_replays(db, &mut last_purge);
         let leave = matches!(&issuers, Some(None)) || matches!(&issuers, Some(Some(list)) if list.is_empty());
         if leave && try_release(db) {
             return;
@@ -402,7 +412,24 @@ pub extern "C-unwind" fn pg_jwt_guard_jwks_worker(arg: pg_sys::Datum) {
             break;
         }
     }
+    record_replays(db, &mut last_purge);
     try_release(db);
+}
+
+/// Moves the database's waiting jti uses into `jwt_guard.seen_jtis` (forgotten in memory only
+/// once committed), and hourly drops rows of expired tokens.
+fn record_replays(db: u32, last_purge: &mut Option<Instant>) {
+    if crate::replay::pending(db) {
+        if let Some(written) = in_transaction(|| crate::replay::write_pending(db)) {
+            crate::replay::forget(db, &written);
+        }
+    }
+    if last_purge.is_none_or(|t| t.elapsed() >= Duration::from_secs(3600)) {
+        // Only where the extension is installed: the table may not exist elsewhere.
+        if in_transaction(|| jwks_issuers().is_some().then(crate::replay::purge_expired)).is_some() {
+            *last_purge = Some(Instant::now());
+        }
+    }
 }
 
 /// Runs `body` in a transaction of its own. An error is logged and rolls the transaction back

@@ -23,6 +23,7 @@ mod preload;
 mod prepared_jsonb;
 mod profiles;
 mod protect;
+mod replay;
 mod revocation;
 mod role_checks;
 mod settings;
@@ -40,6 +41,7 @@ pub extern "C-unwind" fn _PG_init() {
         isolation::install();
         guardrails::install();
         jwks_worker::install();
+        replay::install();
     }
     jwt_guard_core::provider::install();
 }

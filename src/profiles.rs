@@ -28,6 +28,7 @@ CREATE TABLE jwt_guard.issuer_profiles (
     permissions_claim text CHECK (permissions_claim <> ''),
     jwks_uri          text CHECK (jwks_uri LIKE 'https://%'),
     role_map          jsonb CHECK (jsonb_typeof(role_map) = 'object'),
+    replay_protection boolean NOT NULL DEFAULT false,
     updated           timestamptz NOT NULL DEFAULT now()
 );
 REVOKE ALL ON jwt_guard.issuer_profiles FROM PUBLIC;
@@ -43,7 +44,7 @@ CREATE TABLE jwt_guard.jwks_status (
 REVOKE ALL ON jwt_guard.jwks_status FROM PUBLIC;
 CREATE VIEW jwt_guard.issuers AS
     SELECT p.iss, p.audience, p.max_lifetime, p.max_token_bytes, p.role_claim, p.tenant_claim,
-           p.default_role, p.permissions_claim, p.jwks_uri, p.role_map, p.updated,
+           p.default_role, p.permissions_claim, p.jwks_uri, p.role_map, p.replay_protection, p.updated,
            s.attempted AS jwks_attempted, s.succeeded AS jwks_fetched, s.error AS jwks_error,
            s.published_keys AS jwks_keys
     FROM jwt_guard.issuer_profiles p
@@ -58,7 +59,7 @@ pgrx::extension_sql!(
     r#"
 CREATE TRIGGER issuer_profiles_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON jwt_guard.issuer_profiles
     FOR EACH STATEMENT EXECUTE FUNCTION jwt_guard.key_store_changed();
-REVOKE EXECUTE ON FUNCTION jwt_guard.set_issuer(text, text[], interval, integer, text, text, text, text, text, jsonb) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION jwt_guard.set_issuer(text, text[], interval, integer, text, text, text, text, text, jsonb, boolean) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION jwt_guard.drop_issuer(text) FROM PUBLIC;
 "#,
     name = "issuer_profiles_trigger",
@@ -82,6 +83,7 @@ fn set_issuer(
     permissions_claim: default!(Option<&str>, "NULL"),
     jwks_uri: default!(Option<&str>, "NULL"),
     role_map: default!(Option<JsonB>, "NULL"),
+    replay_protection: default!(Option<bool>, "NULL"),
 ) {
     let _admin = crate::admin::enter("set_issuer()");
     let iss = iss
@@ -132,13 +134,14 @@ fn set_issuer(
     let lifetime_text = lifetime.map(|s| format!("{s} seconds"));
     Spi::run_with_args(
         "INSERT INTO jwt_guard.issuer_profiles AS p (iss, audience, max_lifetime, max_token_bytes, role_claim, \
-         tenant_claim, default_role, permissions_claim, jwks_uri, role_map) \
-         VALUES ($1, $2, $3::interval, $4, $5, $6, $7, $8, $9, $10) \
+         tenant_claim, default_role, permissions_claim, jwks_uri, role_map, replay_protection) \
+         VALUES ($1, $2, $3::interval, $4, $5, $6, $7, $8, $9, $10, coalesce($11, false)) \
          ON CONFLICT (iss) DO UPDATE SET audience = EXCLUDED.audience, max_lifetime = EXCLUDED.max_lifetime, \
          max_token_bytes = EXCLUDED.max_token_bytes, role_claim = EXCLUDED.role_claim, \
          tenant_claim = EXCLUDED.tenant_claim, default_role = EXCLUDED.default_role, \
          permissions_claim = EXCLUDED.permissions_claim, jwks_uri = EXCLUDED.jwks_uri, \
-         role_map = EXCLUDED.role_map, updated = pg_catalog.now()",
+         role_map = EXCLUDED.role_map, replay_protection = EXCLUDED.replay_protection, \
+         updated = pg_catalog.now()",
         &[
             iss.into(),
             audience.into(),
@@ -150,6 +153,7 @@ fn set_issuer(
             permissions_claim.into(),
             jwks_uri.into(),
             role_map.into(),
+            replay_protection.into(),
         ],
     )
     .map_err(|e| GuardError::Setting(format!("could not store the issuer profile: {e}")))
@@ -234,7 +238,8 @@ fn load() -> Result<Profiles, GuardError> {
     let rows = crate::latest::rows(
         "SELECT iss, pg_catalog.array_to_json(audience)::text, \
          EXTRACT(epoch FROM max_lifetime)::bigint::text, max_token_bytes::text, role_claim, \
-         tenant_claim, default_role, permissions_claim, jwks_uri, role_map::text FROM jwt_guard.issuer_profiles",
+         tenant_claim, default_role, permissions_claim, jwks_uri, role_map::text, replay_protection::text \
+         FROM jwt_guard.issuer_profiles",
         &[],
     );
     let mut out = Profiles::default();
@@ -264,6 +269,7 @@ fn load() -> Result<Profiles, GuardError> {
             permissions_claim: col(7),
             jwks_uri: col(8),
             role_map,
+            replay_protection: col(10).as_deref() == Some("true"),
         };
         out.max_token_bytes = out.max_token_bytes.max(profile.max_token_bytes.unwrap_or(0));
         out.by_issuer.insert(issuer, profile);

@@ -63,6 +63,21 @@ pub enum Rejection {
     BadPermission(String),
     /// On the revocation list: its jti, or its subject for tokens issued before a time.
     Revoked(Revocation),
+    /// Its issuer accepts each jti once, and this one cannot be accepted (again).
+    Replay(ReplayRefusal),
+}
+
+/// Why replay protection refused a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplayRefusal {
+    /// The jti was accepted before.
+    Replayed,
+    /// The token has no jti.
+    NoJti,
+    /// A standby cannot record the jti.
+    Standby,
+    /// Too many jtis wait to be recorded.
+    Full,
 }
 
 /// What revoked a token.
@@ -108,6 +123,10 @@ impl Rejection {
             NulInString => "nul_in_string",
             BadPermission(_) => "bad_permission",
             Revoked(_) => "revoked",
+            Replay(ReplayRefusal::Replayed) => "replayed",
+            Replay(ReplayRefusal::NoJti) => "replay_no_jti",
+            Replay(ReplayRefusal::Standby) => "replay_standby",
+            Replay(ReplayRefusal::Full) => "replay_full",
         }
     }
 }
@@ -188,6 +207,19 @@ impl fmt::Display for Rejection {
             ),
             NulInString => write!(f, "token contains a NUL character in a string"),
             BadPermission(why) => f.write_str(why),
+            Replay(ReplayRefusal::Replayed) => write!(
+                f,
+                "replayed: its issuer accepts each jti once, and this one was accepted before"
+            ),
+            Replay(ReplayRefusal::NoJti) => write!(f, "its issuer accepts each jti once, and the token has no jti"),
+            Replay(ReplayRefusal::Standby) => write!(
+                f,
+                "its issuer accepts each jti once, which a standby cannot record: send it to the primary"
+            ),
+            Replay(ReplayRefusal::Full) => write!(
+                f,
+                "its issuer accepts each jti once, and too many jtis wait to be recorded; retry shortly"
+            ),
             Revoked(Revocation::Token) => write!(f, "revoked: its jti is on the revocation list"),
             Revoked(Revocation::Subject { issued_before }) => write!(
                 f,

@@ -16,7 +16,7 @@ pub mod roles;
 pub mod token;
 
 pub use claims::{Identity, RoleClaim};
-pub use error::{KeyError, Rejection, Revocation};
+pub use error::{KeyError, Rejection, ReplayRefusal, Revocation};
 pub use keys::VerifyingKey;
 pub use policy::{IssuerProfile, Policy};
 pub use token::{parse, verify, ParsedToken};

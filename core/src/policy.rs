@@ -51,6 +51,8 @@ pub struct IssuerProfile {
     pub jwks_uri: Option<String>,
     /// Role-claim value → database role, applied before the allow-list; unmapped values stay.
     pub role_map: Vec<(String, String)>,
+    /// Each jti is accepted once; tokens without jti are refused.
+    pub replay_protection: bool,
 }
 
 impl Policy {

@@ -15,8 +15,21 @@ pub struct RevocationList {
     subjects: HashMap<String, Vec<(Option<String>, i64)>>,
 }
 
+/// What replay protection remembers of a token: 16 bytes of SHA-256 over issuer, NUL, jti.
+pub fn replay_digest(iss: &str, jti: &str) -> [u8; 16] {
+    let mut input = Vec::with_capacity(iss.len() + 1 + jti.len());
+    input.extend_from_slice(iss.as_bytes());
+    input.push(0);
+    input.extend_from_slice(jti.as_bytes());
+    digest16_bytes(&input)
+}
+
 fn digest16(jti: &str) -> [u8; 16] {
-    let d = digest::digest(&digest::SHA256, jti.as_bytes());
+    digest16_bytes(jti.as_bytes())
+}
+
+fn digest16_bytes(bytes: &[u8]) -> [u8; 16] {
+    let d = digest::digest(&digest::SHA256, bytes);
     let mut out = [0u8; 16];
     out.copy_from_slice(&d.as_ref()[..16]);
     out

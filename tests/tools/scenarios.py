@@ -216,6 +216,55 @@ def check_audit_trail(c, env):
     return None
 
 
+def check_replay_protection(c, env, minters):
+    """An issuer with replay_protection accepts each jti once: not again in the same session,
+    not in another, not after the first use was rolled back, not after a restart; tokens
+    without jti are refused; verify() does not use a jti up; other issuers are unaffected."""
+    es, iss = minters["ES256"], "https://replay.test"
+    once = es.token(iss=iss, sub="rita", jti="replay-once")
+    checked = es.token(iss=iss, sub="rita", jti="replay-checked")
+    no_jti = es.token(iss=iss, sub="rita")
+    reusable = es.token(sub="carl", jti="reusable")
+    auth = "SELECT jwt_guard.authenticate(%s)"
+    with c.connect() as admin:
+        admin.execute("SELECT jwt_guard.set_issuer(%s, audience => ARRAY['orders-api'], replay_protection => true)",
+                      (iss,))
+    with c.connect(user="authenticator", autocommit=False) as a, c.connect(user="authenticator") as b:
+        a.prepare_threshold = b.prepare_threshold = None
+        first, _ = sqlstate_of(a, auth, (once,))
+        a.rollback()  # a use counts even when its transaction is rolled back
+        same_session, message = sqlstate_of(a, auth, (once,))
+        other_session, _ = sqlstate_of(b, auth, (once,))
+        without_jti, no_jti_message = sqlstate_of(b, auth, (no_jti,))
+        verified = [sqlstate_of(b, "SELECT jwt_guard.verify(%s)", (checked,))[0] for _ in range(2)]
+        used, _ = sqlstate_of(b, auth, (checked,))
+        verify_after, _ = sqlstate_of(b, "SELECT jwt_guard.verify(%s)", (checked,))
+        others = [sqlstate_of(b, auth, (reusable,))[0] for _ in range(3)]
+    if first != "ok" or same_session != "28000" or "replayed" not in message:
+        return f"first use {first}, then in the same session {same_session} {message}"
+    if other_session != "28000":
+        return f"another session accepted a used jti: {other_session}"
+    if without_jti != "28000" or "no jti" not in no_jti_message:
+        return f"token without jti: {without_jti} {no_jti_message}"
+    if verified != ["ok", "ok"] or used != "ok" or verify_after != "28000":
+        return f"verify, verify, authenticate, verify: {verified + [used, verify_after]}"
+    if others != ["ok"] * 3:
+        return f"an issuer without replay protection: {others}"
+    deadline = time.time() + 15
+    with c.connect() as admin:
+        while admin.execute("SELECT count(*) FROM jwt_guard.seen_jtis").fetchone()[0] < 2:
+            if time.time() > deadline:
+                return "used jtis were not recorded in jwt_guard.seen_jtis within 15 s"
+            time.sleep(0.2)
+    c._run([f"{PGBIN}/pg_ctl", "-D", c.data, "-l", os.path.join(c.dir, "log"), "-w", "restart"])
+    with c.connect(user="authenticator") as a:
+        a.prepare_threshold = None
+        after_restart, _ = sqlstate_of(a, auth, (once,))
+    if after_restart != "28000":
+        return f"a used jti was accepted after a restart: {after_restart}"
+    return None
+
+
 def check_concurrent_tenants(c, env, clients=8, per_client=60):
     """Direct connections (no pooler), each client on its own backend: psycopg prepares its
     statements after five runs, so the operator allows any statement name for this login role
@@ -304,6 +353,7 @@ def run_all(env, minters):
             report("retire_key_across_sessions", check_retire_across_sessions, c, env)
             report("revocation_across_sessions", check_revocation_across_sessions, c, env)
             report("audit_trail", check_audit_trail, c, env)
+            report("replay_protection", check_replay_protection, c, env, minters)
             report("concurrent_tenants", check_concurrent_tenants, c, env)
             report("token_hygiene", check_token_hygiene, c, env)
             report("pgbouncer_transaction_pooling", pooler.check_pgbouncer_transaction_pooling, c, env)
