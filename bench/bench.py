@@ -11,6 +11,8 @@ Point selects under RLS, measured with pgbench (simple protocol, one random id p
   c_hs256_locked     c_hs256 as a login role listed in login_roles (what the isolation checks cost)
   d_hs256_enforce    c_hs256 for a login role with pg_jwt_guard.enforce_permissions = on
   c_hs256_stmtaudit  c_hs256 with pg_jwt_guard.audit_statements = on (a JSON line per statement)
+  c_hs256_fresh      a new HS256 token (with jti) every transaction, taken in order from a table
+  c_hs256_replay     the same for an issuer with replay_protection (each jti recorded once)
   c_hs256_revoked    c_hs256 in a copy of the database with 100,000 revocations stored
                      (99,000 jtis, 1,000 subjects; none of them this token's)
 Serial 1M-row scans, count(*) of one tenant, timed by EXPLAIN (ANALYZE, TIMING OFF):
@@ -50,6 +52,9 @@ ROWS = 1_000_000
 DISTINCT_TOKENS = 1000
 REVOKED_JTIS, REVOKED_SUBJECTS = 99_000, 1_000
 REVOKED_DB = "bench_revoked"
+REPLAY_ISSUER = "https://replay.bench/"
+# Single-use tokens per configuration: enough for every run of the mode at ~20,000 TPS.
+FRESH_TOKENS = {"quick": 250_000, "full": 900_000}
 CLIENTS = 2  # the machine has 2 cores; more clients only measure the scheduler
 FAST_SCAN_REPEATS = 3  # samples per scan round of each ~0.1 s scan (see the scan loop)
 OTHER_CPU_WARN = 0.05  # share of all cores used by other processes above which a sample is suspect
@@ -112,7 +117,7 @@ def token_claims(now, **extra):
     return claims
 
 
-def setup(c, keys):
+def setup(c, keys, fresh_tokens):
     now = int(time.time())
     tokens = {alg: m.token(**token_claims(now)) for alg, (m, _) in keys.items()}
     es = keys["ES256"][0]
@@ -158,11 +163,24 @@ def setup(c, keys):
                 copy.write_row((n, tok))
         x("GRANT SELECT ON bench_tokens TO bench, bench_nocache")
 
+        # Single-use tokens, consumed in order through a sequence: one table per issuer.
+        hs = keys["HS256"][0]
+        x("SELECT jwt_guard.set_issuer(%s, audience => ARRAY[%s], replay_protection => true)",
+          (REPLAY_ISSUER, AUDIENCE))
+        for table, iss in (("fresh_tokens", ISSUER), ("replay_tokens", REPLAY_ISSUER)):
+            x(f"CREATE TABLE {table} (n bigint PRIMARY KEY, token text NOT NULL)")
+            x(f"CREATE SEQUENCE {table}_seq")
+            with conn.cursor().copy(f"COPY {table} (n, token) FROM STDIN") as copy:
+                for n in range(1, fresh_tokens + 1):
+                    copy.write_row((n, hs.token(**token_claims(now, iss=iss, jti=f"{table}-{n}"))))
+            x(f"GRANT SELECT ON {table} TO bench")
+            x(f"GRANT USAGE ON SEQUENCE {table}_seq TO bench")
+
         for alg, (m, text) in keys.items():
             x("SELECT jwt_guard.add_key(%s, %s, %s)", (m.kid, alg, text))
         # Frozen, analysed and read once, so no run pays for hint bits or first reads.
         x("VACUUM (FREEZE, ANALYZE)")
-        for table in list(POLICIES) + ["bench_tokens"]:
+        for table in list(POLICIES) + ["bench_tokens", "fresh_tokens", "replay_tokens"]:
             x(f"SELECT count(*) FROM {table}")
     # The same database again, with 100,000 revocations stored: what the revocation check costs.
     with scenarios.psycopg.connect(host=c.dir, port=c.port, user="postgres", dbname="template1",
@@ -214,6 +232,11 @@ def scripts(tokens, postgrest_claims):
     s["c_hs256_locked"] = ("bench_locked", guard(tokens["HS256"]))
     s["d_hs256_enforce"] = ("bench_enforce", guard(tokens["HS256"]))
     s["c_hs256_revoked"] = ("bench", guard(tokens["HS256"]))
+    for name, table in (("c_hs256_fresh", "fresh_tokens"), ("c_hs256_replay", "replay_tokens")):
+        # The init plan takes the next number once, before authenticate() switches the role.
+        s[name] = ("bench", pick + "BEGIN;\nSELECT jwt_guard.authenticate(token) FROM "
+                   f"{table} WHERE n = (SELECT nextval('{table}_seq'));\n"
+                   "SELECT payload FROM items_guard WHERE id = :id;\nCOMMIT;\n")
     s["c_hs256_stmtaudit"] = ("bench_stmtaudit", guard(tokens["HS256"]))
     return s
 
@@ -393,6 +416,8 @@ LABELS = {
     "d_hs256_enforce": "(d) HS256, enforce_permissions = on",
     "c_hs256_revoked": "(c) HS256, 100,000 revocations stored",
     "c_hs256_stmtaudit": "(c) HS256, audit_statements = on [info]",
+    "c_hs256_fresh": "(c) HS256, a new token every transaction",
+    "c_hs256_replay": "(c) the same, replay_protection on",
     "literal": "literal 'acme'",
     "postgrest_json": "current_setting(...)::json->>'tenant_id'",
     "guard": "jwt_guard.tenant()",
@@ -460,7 +485,7 @@ def main():
         c.start(preload=True, extra=CONF)
         try:
             print(f"==> cluster in {c.dir} on port {c.port}; loading {len(POLICIES)} x {ROWS:,} rows", flush=True)
-            tokens, postgrest_claims = setup(c, keys)
+            tokens, postgrest_claims = setup(c, keys, FRESH_TOKENS[mode_name])
             sanity_check(c, tokens, postgrest_claims)
             print(f"==> setup and checks done in {time.time() - started:.0f} s", flush=True)
             meter = CpuMeter(c)

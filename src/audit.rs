@@ -210,12 +210,16 @@ fn relation_name(relid: pg_sys::Oid) -> String {
     }
 }
 
-/// From the ExecutorStart hook: one line for a SELECT, INSERT, UPDATE, DELETE or MERGE.
+/// From the ExecutorStart hook, once the executor has started (its permission checks passed):
+/// one line for a SELECT, INSERT, UPDATE, DELETE or MERGE. Not for a plain EXPLAIN, which runs
+/// nothing, nor in parallel workers, whose leader writes the line.
 ///
 /// # Safety
-/// `query` is the QueryDesc the executor is starting.
-pub unsafe fn statement(query: *mut pg_sys::QueryDesc) {
-    if !settings::AUDIT_STATEMENTS.get() {
+/// `query` is the QueryDesc the executor has started.
+pub unsafe fn statement(query: *mut pg_sys::QueryDesc, eflags: std::ffi::c_int) {
+    // SAFETY: ParallelWorkerNumber is a backend global, -1 outside parallel workers.
+    let parallel_worker = unsafe { pg_sys::ParallelWorkerNumber } >= 0;
+    if !settings::AUDIT_STATEMENTS.get() || parallel_worker || eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 != 0 {
         return;
     }
     // SAFETY: the executor's own QueryDesc and its planned statement.

@@ -417,8 +417,6 @@ unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags
     if let Some(refusal) = portal_refusal() {
         refusal.raise();
     }
-    // SAFETY: the QueryDesc Postgres passes to this hook.
-    unsafe { crate::audit::statement(query) };
     // SAFETY: chaining to the previous hook or the standard implementation, as Postgres expects.
     unsafe {
         match PREV_EXECUTOR_START {
@@ -426,6 +424,9 @@ unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags
             None => pg_sys::standard_ExecutorStart(query, eflags),
         }
     }
+    // After the permission checks passed: a refused statement writes no line.
+    // SAFETY: the QueryDesc Postgres passes to this hook, now started.
+    unsafe { crate::audit::statement(query, eflags) };
 }
 
 static mut PREV_OBJECT_ACCESS: pg_sys::object_access_hook_type = None;

@@ -30,7 +30,7 @@ SELECT pg_catalog.pg_extension_config_dump('jwt_guard.seen_jtis', '');
     requires = ["issuer_profiles"]
 );
 
-const SLOTS: usize = 8192;
+const SLOTS: usize = 32_768;
 
 #[derive(Copy, Clone, Default)]
 struct Seen {
@@ -221,7 +221,8 @@ pub fn forget(db: u32, written: &[[u8; 16]]) {
         .filter(|s| s.exp != 0 && !(s.db == db && written.contains(&s.digest)))
         .copied()
         .collect();
-    table.0 = [Seen::default(); SLOTS];
+    // In place: the table is a megabyte, too large for a temporary on the stack.
+    table.0.iter_mut().for_each(|s| *s = Seen::default());
     for s in keep {
         let start = home(&s.digest);
         for step in 0..SLOTS {
@@ -238,7 +239,7 @@ pub fn forget(db: u32, written: &[[u8; 16]]) {
 pub fn purge_expired() {
     Spi::run(
         "DELETE FROM jwt_guard.seen_jtis WHERE expires_at OPERATOR(pg_catalog.<) \
-         (pg_catalog.now() OPERATOR(pg_catalog.-) interval '300 seconds')",
+         (pg_catalog.now() OPERATOR(pg_catalog.-) interval '301 seconds')",
     )
     .ok();
 }

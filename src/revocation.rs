@@ -16,18 +16,31 @@ use std::cell::{Cell, RefCell};
 
 pgrx::extension_sql!(
     r#"
+CREATE SEQUENCE jwt_guard.revoked_tokens_seq;
 CREATE TABLE jwt_guard.revoked_tokens (
-    -- Backends read new entries by seq; an unrevoke moves the epoch, and they read all again.
-    seq        bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
+    -- Backends read new entries by seq (a re-revocation takes a new one); an unrevoke moves
+    -- the epoch, and they read all again.
+    seq        bigint NOT NULL DEFAULT nextval('jwt_guard.revoked_tokens_seq') UNIQUE,
     jti        text PRIMARY KEY CHECK (length(jti) BETWEEN 1 AND 1024),
+    -- What backends load: the first 16 bytes of SHA-256 over the jti's UTF-8 bytes.
+    digest     bytea NOT NULL,
     expires_at timestamptz,
     revoked_at timestamptz NOT NULL DEFAULT now(),
     revoked_by name NOT NULL DEFAULT session_user
 );
+CREATE FUNCTION jwt_guard.revoked_token_digest() RETURNS trigger LANGUAGE plpgsql
+    SET search_path = pg_catalog AS $$
+BEGIN
+    NEW.digest := substring(sha256(convert_to(NEW.jti, 'UTF8')) FROM 1 FOR 16);
+    RETURN NEW;
+END $$;
+REVOKE EXECUTE ON FUNCTION jwt_guard.revoked_token_digest() FROM PUBLIC;
+CREATE TRIGGER revoked_tokens_digest BEFORE INSERT OR UPDATE OF jti ON jwt_guard.revoked_tokens
+    FOR EACH ROW EXECUTE FUNCTION jwt_guard.revoked_token_digest();
 CREATE TABLE jwt_guard.revoked_subjects (
     sub           text NOT NULL CHECK (length(sub) BETWEEN 1 AND 1024),
     iss           text,
-    issued_before timestamptz NOT NULL,
+    issued_before timestamptz NOT NULL CHECK (issued_before <> '-infinity'),
     revoked_at    timestamptz NOT NULL DEFAULT now(),
     revoked_by    name NOT NULL DEFAULT session_user
 );
@@ -40,6 +53,8 @@ REVOKE ALL ON jwt_guard.revocation_epoch FROM PUBLIC;
 CREATE UNIQUE INDEX revoked_subjects_sub_iss ON jwt_guard.revoked_subjects (sub, (coalesce(iss, '')));
 REVOKE ALL ON jwt_guard.revoked_tokens, jwt_guard.revoked_subjects FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('jwt_guard.revoked_tokens', '');
+SELECT pg_catalog.pg_extension_config_dump('jwt_guard.revoked_tokens_seq', '');
+REVOKE ALL ON SEQUENCE jwt_guard.revoked_tokens_seq FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('jwt_guard.revoked_subjects', '');
 -- Inserts take the epoch row's lock before any row gets its seq, so seqs become visible in
 -- order and a backend that has read up to seq n never misses a smaller one committed later.
@@ -80,7 +95,8 @@ REVOKE EXECUTE ON FUNCTION jwt_guard.unrevoke_subject(text, text) FROM PUBLIC;
 );
 
 /// Longest leeway a setting allows: a revoked jti is kept this long past its expiry.
-const MAX_LEEWAY_SECS: i32 = 300;
+/// (One second more than the leeway: time checks run on whole seconds.)
+const MAX_LEEWAY_SECS: i32 = 301;
 
 fn write(what: &str, sql: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<bool, GuardError> {
     purge()?;
@@ -146,7 +162,7 @@ fn revoke_token(jti: Option<&str>, expires_at: default!(Option<pgrx::datum::Time
         "revoke the token",
         "INSERT INTO jwt_guard.revoked_tokens AS r (jti, expires_at) VALUES ($1, $2) \
          ON CONFLICT (jti) DO UPDATE SET expires_at = EXCLUDED.expires_at, revoked_at = pg_catalog.now(), \
-         revoked_by = EXCLUDED.revoked_by",
+         revoked_by = EXCLUDED.revoked_by, seq = EXCLUDED.seq",
         &[jti.into(), expires_at.into()],
     )
     .or_raise();
@@ -214,15 +230,18 @@ struct Loaded {
 
 thread_local! {
     static LOADED: RefCell<Option<Loaded>> = const { RefCell::new(None) };
+    /// The tables' OIDs, kept apart from the lists so a reload never hides them.
+    static OIDS: Cell<[u32; 2]> = const { Cell::new([0, 0]) };
+    static LOADING: Cell<bool> = const { Cell::new(false) };
     static STALE: Cell<bool> = const { Cell::new(true) };
 }
 
 /// From the relcache callback: a change to either table (or to every relation) marks the
-/// lists for reading.
+/// lists for reading; so does any change that arrives while they are being read, whose
+/// snapshot may have missed it.
 pub fn relation_changed(relid: pg_sys::Oid) {
     let relid = relid.to_u32();
-    let ours = relid == 0 || LOADED.with_borrow(|l| l.as_ref().is_some_and(|l| l.oids.contains(&relid)));
-    if ours {
+    if relid == 0 || LOADING.get() || OIDS.get().contains(&relid) {
         STALE.set(true);
     }
 }
@@ -256,8 +275,12 @@ fn refresh() -> Result<(), GuardError> {
     // Cleared before reading: an invalidation that arrives meanwhile marks it again.
     STALE.set(false);
     let mut loaded = LOADED.take().unwrap_or_default();
-    match crate::context::as_superuser(|| read_changes(&mut loaded)) {
+    LOADING.set(true);
+    let read = crate::context::as_superuser(|| read_changes(&mut loaded));
+    LOADING.set(false);
+    match read {
         Ok(()) => {
+            OIDS.set(loaded.oids);
             LOADED.set(Some(loaded));
             Ok(())
         }
@@ -292,26 +315,27 @@ fn read_changes(l: &mut Loaded) -> Result<(), GuardError> {
             ..Loaded::default()
         };
     }
-    // One row: the new jtis as <length>:<jti>, and how far they go.
+    // One row: the new digests, 16 bytes each, and how far they go.
     let since = l.last_seq.to_string();
     let rows = crate::latest::rows(
-        "SELECT pg_catalog.string_agg(pg_catalog.length(jti)::text OPERATOR(pg_catalog.||) ':' \
-         OPERATOR(pg_catalog.||) jti, ''), max(seq)::text FROM jwt_guard.revoked_tokens \
-         WHERE seq OPERATOR(pg_catalog.>) $1::bigint AND (expires_at IS NULL \
-         OR expires_at OPERATOR(pg_catalog.>) (pg_catalog.now() OPERATOR(pg_catalog.-) interval '300 seconds'))",
+        "SELECT pg_catalog.encode(pg_catalog.string_agg(digest, ''::bytea) FILTER (WHERE expires_at IS NULL \
+         OR expires_at OPERATOR(pg_catalog.>) (pg_catalog.now() OPERATOR(pg_catalog.-) interval '301 seconds')), 'hex'), \
+         max(seq)::text FROM jwt_guard.revoked_tokens WHERE seq OPERATOR(pg_catalog.>) $1::bigint",
         &[Some(&since)],
     );
     let row = rows.first().ok_or_else(unreadable)?;
     let packed = row.first().cloned().flatten().unwrap_or_default();
-    for jti in unpack(&packed).ok_or_else(unreadable)? {
-        l.list.revoke_token(jti);
+    for digest in digests(&packed).ok_or_else(unreadable)? {
+        l.list.revoke_token_digest(digest);
     }
     if let Some(max) = row.get(1).cloned().flatten() {
         l.last_seq = max.parse().map_err(|_| unreadable())?;
     }
     l.list.clear_subjects();
     for row in crate::latest::rows(
-        "SELECT sub, iss, (EXTRACT(epoch FROM issued_before) * 1000000)::bigint::text FROM jwt_guard.revoked_subjects",
+        "SELECT sub, iss, CASE WHEN pg_catalog.isfinite(issued_before) \
+         THEN (EXTRACT(epoch FROM issued_before) * 1000000)::bigint ELSE 9223372036854775807 END::text \
+         FROM jwt_guard.revoked_subjects",
         &[],
     ) {
         let col = |i: usize| row.get(i).cloned().flatten();
@@ -323,18 +347,21 @@ fn read_changes(l: &mut Loaded) -> Result<(), GuardError> {
     Ok(())
 }
 
-/// Splits `<chars>:<text><chars>:<text>…` (lengths in characters, as `length()` counts them).
-fn unpack(mut packed: &str) -> Option<Vec<&str>> {
-    let mut out = Vec::new();
-    while !packed.is_empty() {
-        let (len, rest) = packed.split_once(':')?;
-        let chars: usize = len.parse().ok()?;
-        let end = rest.char_indices().nth(chars).map_or(rest.len(), |(i, _)| i);
-        if rest[..end].chars().count() != chars {
-            return None;
-        }
-        out.push(&rest[..end]);
-        packed = &rest[end..];
+/// Hex text of back-to-back 16-byte digests.
+fn digests(hex: &str) -> Option<Vec<[u8; 16]>> {
+    let bytes = hex.as_bytes();
+    if !bytes.len().is_multiple_of(32) {
+        return None;
     }
-    Some(out)
+    let nibble = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    bytes
+        .chunks(32)
+        .map(|chunk| {
+            let mut d = [0u8; 16];
+            for (i, pair) in chunk.chunks(2).enumerate() {
+                d[i] = nibble(pair[0])? << 4 | nibble(pair[1])?;
+            }
+            Some(d)
+        })
+        .collect()
 }

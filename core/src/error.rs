@@ -221,6 +221,9 @@ impl fmt::Display for Rejection {
                 "its issuer accepts each jti once, and too many jtis wait to be recorded; retry shortly"
             ),
             Revoked(Revocation::Token) => write!(f, "revoked: its jti is on the revocation list"),
+            Revoked(Revocation::Subject { issued_before }) if *issued_before > 253_402_300_799 => {
+                write!(f, "revoked: every token of its subject is revoked")
+            }
             Revoked(Revocation::Subject { issued_before }) => write!(
                 f,
                 "revoked: its subject's tokens issued before {} are revoked",

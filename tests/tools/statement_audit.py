@@ -4,9 +4,9 @@ A throw-away cluster (port 58490) with shared_preload_libraries = 'pgaudit, pg_j
 a client authenticates with a token and runs a SELECT and an INSERT; a superuser runs its own
 SELECT. Checks, from the server log:
 - the token's statements give one JSON line each (`event: statement`, command, relations with
-  the privileges each needed, the identity's sub, role, tenant, jti; the closing ROLLBACK
-  too, so the trail says whether the actions were kept), joined to the
-  authentication line by pid and vxid; the extension's own reads give none;
+  the privileges each needed, the identity's sub, role, tenant, jti), joined to the
+  authentication line by pid and vxid; the extension's own reads give none, nor does a
+  statement refused by a permission check;
 - pgaudit still logs the superuser's statement (the hooks chain);
 - with the setting off, no statement line is written.
 
@@ -66,6 +66,12 @@ def token_session(c, token, second=None):
             with c.connect() as admin:
                 admin.execute("SELECT jwt_guard.revoke_token('statement-audit-probe')")
             conn.execute("SELECT jwt_guard.authenticate(%s)", (second,))
+            # Refused by the permission check: no statement line; the identity ends with the
+            # failed transaction, so its ROLLBACK writes none either.
+            try:
+                conn.execute("SELECT count(*) FROM secrets")
+            except psycopg.errors.InsufficientPrivilege:
+                pass
         conn.rollback()
     return pid
 
@@ -75,13 +81,11 @@ def check_statement_lines(c, env):
     lines = log_objects(c, pid)
     events = [(o["event"], o.get("command")) for o in lines]
     if events != [("verified", None), ("statement", "SELECT"), ("statement", "INSERT"), ("statement", "SELECT"),
-                  ("verified", None), ("statement", "ROLLBACK")]:
+                  ("verified", None)]:
         return f"lines of the token session: {events}"
-    auth, select, insert, second, auth2, rollback = lines
-    if second["relations"] != [] or (auth2["sub"], rollback["sub"]) != ("bob", "bob"):
-        return f"second authenticate: {second}, then {rollback}"
-    if rollback["relations"] != [] or rollback["vxid"] != auth["vxid"]:
-        return f"ROLLBACK line: {rollback}"
+    auth, select, insert, second, auth2 = lines
+    if second["relations"] != [] or auth2["sub"] != "bob":
+        return f"second authenticate: {second}, then {auth2}"
     for o in (select, insert):
         for k in ("sub", "role", "tenant", "jti", "pid", "vxid", "session_user"):
             if o[k] != auth[k]:
@@ -136,6 +140,7 @@ def run_all(env, minters=None):
             conn.execute("ALTER TABLE orders FORCE ROW LEVEL SECURITY")
             conn.execute("CREATE POLICY p ON orders USING ((SELECT jwt_guard.tenant()) = tenant_id)")
             conn.execute("GRANT SELECT, INSERT ON orders TO app_user")
+            conn.execute("CREATE TABLE secrets (id int)")
             conn.execute("SELECT jwt_guard.add_key('test-es256', 'ES256', %s)", (env["KEY_ES256"],))
         for name, fn in [("statement_lines", check_statement_lines), ("pgaudit_still_logs", check_pgaudit_still_logs),
                          ("off_writes_nothing", check_off_writes_nothing)]:

@@ -45,6 +45,13 @@ SELECT jwt_guard.revoke_subject('rev-user', now(), 'https://other-issuer.test/')
 SELECT t.auth(:'tok_old');
 \c - rev_admin
 SELECT jwt_guard.unrevoke_subject('rev-user', 'https://other-issuer.test/');
+-- 'infinity' revokes every token of a subject; '-infinity' is refused.
+SELECT jwt_guard.revoke_subject('rev-other', 'infinity');
+SELECT t.try($$SELECT jwt_guard.revoke_subject('rev-other', '-infinity')$$);
+\c - tester
+SELECT t.auth(:'tok_other');
+\c - rev_admin
+SELECT jwt_guard.unrevoke_subject('rev-other');
 SELECT count(*) FROM jwt_guard.revocations;
 -- Entries whose tokens have long expired are purged by a write, at most once an hour.
 SELECT jwt_guard.revoke_token('long-gone', now() - interval '1 hour');
