@@ -4,7 +4,34 @@
 //! run as the bootstrap superuser (see `context::as_superuser`).
 
 use pgrx::pg_sys;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ffi::{CStr, CString};
+
+/// Plans kept per backend, by query text: planning a catalog query costs more than running
+/// it. PostgreSQL's plan cache re-plans a kept plan when what it reads changes.
+const KEPT_PLANS: usize = 64;
+
+thread_local! {
+    static PLANS: RefCell<HashMap<String, pg_sys::SPIPlanPtr>> = RefCell::new(HashMap::new());
+}
+
+/// The kept plan for `query`, prepared and kept on first use (inside an SPI connection).
+unsafe fn plan(query: &CStr, types: &mut [pg_sys::Oid]) -> pg_sys::SPIPlanPtr {
+    let key = query.to_string_lossy();
+    if let Some(p) = PLANS.with_borrow(|m| m.get(key.as_ref()).copied()) {
+        return p;
+    }
+    // SAFETY: called between SPI_connect and SPI_finish; SPI_keepplan moves the plan out of
+    // the SPI procedure's memory so it outlives this call.
+    unsafe {
+        let p = pg_sys::SPI_prepare(query.as_ptr(), types.len() as i32, types.as_mut_ptr());
+        if !p.is_null() && PLANS.with_borrow(|m| m.len()) < KEPT_PLANS && pg_sys::SPI_keepplan(p) == 0 {
+            PLANS.with_borrow_mut(|m| m.insert(key.into_owned(), p));
+        }
+        p
+    }
+}
 
 /// Runs `query` with text arguments (None is NULL) under a fresh snapshot; every column comes back as text
 /// (NULL as None). Errors are raised by PostgreSQL and undo the SPI connection on abort.
@@ -19,7 +46,7 @@ pub fn rows(query: &str, args: &[Option<&str>]) -> Vec<Vec<Option<String>>> {
     unsafe {
         pg_sys::SPI_connect();
         let mut types: Vec<pg_sys::Oid> = vec![pg_sys::TEXTOID; args.len()];
-        let plan = pg_sys::SPI_prepare(query.as_ptr(), args.len() as i32, types.as_mut_ptr());
+        let plan = plan(&query, &mut types);
         let mut values: Vec<pg_sys::Datum> = args
             .iter()
             .map(|a| match a {
