@@ -12,24 +12,24 @@
 //! needed.
 
 use crate::settings::{self, AuditLog};
+use jwt_guard_core::Identity;
 use pgrx::pg_sys;
 use serde_json::{json, Value};
 use std::cell::Cell;
 use std::ffi::CString;
+use std::rc::Rc;
 use std::time::Instant;
 
-/// What is known of an attempt when it is decided; unverified values only where noted.
+/// What is known of an attempt when it is decided. The line's claims are read from the
+/// verified identity once there is one; before that, only the header and the payload's
+/// unverified `iss` are known.
 #[derive(Default)]
 pub struct Attempt {
-    /// From the token's header (not verified when the token is refused).
     pub kid: Option<String>,
     pub alg: Option<&'static str>,
-    /// Verified once the signature is, else the payload's unverified `iss`.
-    pub iss: Option<String>,
-    pub sub: Option<String>,
-    pub jti: Option<String>,
+    pub unverified_iss: Option<String>,
+    pub identity: Option<Rc<Identity>>,
     pub role: Option<String>,
-    pub tenant: Option<String>,
 }
 
 const BURST: f64 = 20.0;
@@ -78,43 +78,56 @@ fn take_from_bucket() -> bool {
     true
 }
 
-fn cut(v: &Option<String>) -> Value {
+fn cut(v: Option<&str>) -> Value {
     match v {
         Some(s) => Value::String(s.chars().take(FIELD_CHARS).collect()),
         None => Value::Null,
     }
 }
 
-fn line(event: &str, reason: Option<&str>, a: &Attempt, suppressed: Option<u64>) -> String {
-    let mut o = json!({
-        "event": event,
-        "reason": reason,
-        "iss": cut(&a.iss),
-        "sub": cut(&a.sub),
-        "jti": cut(&a.jti),
-        "kid": cut(&a.kid),
-        "alg": a.alg,
-        "role": cut(&a.role),
-        "tenant": cut(&a.tenant),
-        "session_user": session_user(),
-        "client_addr": client_addr(),
-        // SAFETY: MyProcPid is set at process start.
-        "pid": unsafe { pg_sys::MyProcPid },
-        "vxid": vxid(),
-    });
-    if let Some(n) = suppressed {
-        o["suppressed"] = json!(n);
-    }
-    o.to_string()
+/// The fields every line carries: who, under which identity, in which backend and transaction.
+fn who(identity: Option<&Identity>, iss: Option<&str>, role: Option<&str>) -> serde_json::Map<String, Value> {
+    let claim = |f: fn(&Identity) -> Option<&str>| cut(identity.and_then(f));
+    let iss = identity
+        .and_then(|i| i.claims.get("iss"))
+        .and_then(Value::as_str)
+        .or(iss);
+    let mut o = serde_json::Map::new();
+    o.insert("iss".into(), cut(iss));
+    o.insert("sub".into(), claim(|i| i.sub.as_deref()));
+    o.insert("jti".into(), claim(|i| i.jti.as_deref()));
+    o.insert("tenant".into(), claim(|i| i.tenant.as_deref()));
+    o.insert("role".into(), cut(role));
+    // SAFETY: the session user exists in a client backend (checked first).
+    let session = (!unsafe { pg_sys::MyProcPort }.is_null()).then(|| user_name(unsafe { pg_sys::GetSessionUserId() }));
+    o.insert("session_user".into(), json!(session.flatten()));
+    // SAFETY: MyProcPid is set at process start.
+    o.insert("pid".into(), json!(unsafe { pg_sys::MyProcPid }));
+    o.insert("vxid".into(), json!(vxid()));
+    o
 }
 
-fn session_user() -> Option<String> {
-    // SAFETY: the session user exists in a client backend; noerr returns NULL otherwise.
+fn line(event: &str, reason: Option<&str>, a: &Attempt, suppressed: Option<u64>) -> String {
+    let identity = a.identity.as_deref();
+    let mut o = who(identity, a.unverified_iss.as_deref(), a.role.as_deref());
+    o.insert("event".into(), json!(event));
+    o.insert("reason".into(), json!(reason));
+    o.insert(
+        "kid".into(),
+        cut(identity.and_then(|i| i.kid.as_deref()).or(a.kid.as_deref())),
+    );
+    o.insert("alg".into(), json!(a.alg));
+    o.insert("client_addr".into(), json!(client_addr()));
+    if let Some(n) = suppressed {
+        o.insert("suppressed".into(), json!(n));
+    }
+    Value::Object(o).to_string()
+}
+
+fn user_name(role: pg_sys::Oid) -> Option<String> {
+    // SAFETY: syscache lookup; noerr returns NULL for a role that is gone.
     unsafe {
-        if pg_sys::MyProcPort.is_null() {
-            return None;
-        }
-        let name = pg_sys::GetUserNameFromId(pg_sys::GetSessionUserId(), true);
+        let name = pg_sys::GetUserNameFromId(role, true);
         (!name.is_null()).then(|| std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned())
     }
 }
@@ -173,39 +186,19 @@ fn statement_base(command: &str) -> Option<serde_json::Map<String, Value>> {
     if !crate::context::own_rights(Some(role)) {
         return None;
     }
-    // SAFETY: syscache lookup of the role the identity switched to; noerr gives NULL.
-    let role_name = unsafe {
-        let p = pg_sys::GetUserNameFromId(role, true);
-        (!p.is_null()).then(|| std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned())
-    };
-    let iss = identity.claims.get("iss").and_then(Value::as_str).map(str::to_owned);
-    let mut o = serde_json::Map::new();
+    let mut o = who(Some(&identity), None, user_name(role).as_deref());
     o.insert("event".into(), json!("statement"));
     o.insert("command".into(), json!(command));
-    o.insert("iss".into(), cut(&iss));
-    o.insert("sub".into(), cut(&identity.sub));
-    o.insert("jti".into(), cut(&identity.jti));
-    o.insert("role".into(), cut(&role_name));
-    o.insert("tenant".into(), cut(&identity.tenant));
-    o.insert("session_user".into(), json!(session_user()));
-    // SAFETY: MyProcPid is set at process start.
-    o.insert("pid".into(), json!(unsafe { pg_sys::MyProcPid }));
-    o.insert("vxid".into(), json!(vxid()));
     Some(o)
 }
 
 fn relation_name(relid: pg_sys::Oid) -> String {
-    // SAFETY: syscache lookups for a relation the statement names; NULL becomes "?".
+    // SAFETY: syscache lookups for a relation the statement names.
     unsafe {
-        let text = |p: *const std::ffi::c_char| {
-            p.as_ref()
-                .map(|p| std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned())
-                .unwrap_or_else(|| "?".into())
-        };
         format!(
             "{}.{}",
-            text(pg_sys::get_namespace_name(pg_sys::get_rel_namespace(relid))),
-            text(pg_sys::get_rel_name(relid))
+            crate::guardrails::schema_of(relid),
+            crate::guardrails::cstr(pg_sys::get_rel_name(relid))
         )
     }
 }

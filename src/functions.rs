@@ -5,7 +5,7 @@ use crate::cache::{self, Verified};
 use crate::errors::{GuardError, OrRaise};
 use crate::prepared_jsonb::PreparedJsonb;
 use crate::{context, identity, keystore, preload, profiles, replay, revocation, role_checks, settings};
-use jwt_guard_core::{roles, token, Identity, KeyError, Rejection};
+use jwt_guard_core::{roles, token, KeyError, Rejection};
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use std::rc::Rc;
@@ -38,7 +38,7 @@ fn check(
     let now = now();
     let key = cache::token_key(token, requested_role);
     if let Some(hit) = cache::lookup(&key, &snapshot, now) {
-        describe(attempt, &hit.identity);
+        attempt.identity = Some(hit.identity.clone());
         attempt.role = Some(hit.role.clone());
         revocation::check(&hit.identity)?;
         replay::guard(&hit.identity, record)?;
@@ -51,7 +51,7 @@ fn check(
     let issuer = parsed.unverified_issuer();
     attempt.kid = parsed.kid.clone();
     attempt.alg = Some(jwt_guard_core::keys::alg_name(parsed.alg));
-    attempt.iss = issuer.clone();
+    attempt.unverified_iss = issuer.clone();
     let profile = issuer.as_deref().and_then(|i| profiles.by_issuer.get(i));
     let policy = profile.map_or_else(|| policy.clone(), |p| policy.with_profile(p));
     if parsed.byte_len() > policy.max_token_bytes {
@@ -62,8 +62,8 @@ fn check(
         .into());
     }
     let verifying_key = keystore::find(parsed.kid.as_deref(), parsed.alg, issuer.as_deref())?;
-    let identity = token::verify(&parsed, &verifying_key, &policy, now)?;
-    describe(attempt, &identity);
+    let identity = Rc::new(token::verify(&parsed, &verifying_key, &policy, now)?);
+    attempt.identity = Some(identity.clone());
     revocation::check(&identity)?;
     replay::guard(&identity, record)?;
     let default_role = profile
@@ -78,8 +78,8 @@ fn check(
     )?;
     attempt.role = Some(role.clone());
     let oid = role_checks::resolve(&role)?;
-    let serialized =
-        serde_json::to_string(&identity).map_err(|_| GuardError::Setting("identity could not be serialized".into()))?;
+    let serialized = serde_json::to_string(&*identity)
+        .map_err(|_| GuardError::Setting("identity could not be serialized".into()))?;
     let claims = serde_json::to_string(&identity.claims)
         .ok()
         .and_then(|text| PreparedJsonb::from_json_text(&text))
@@ -87,7 +87,7 @@ fn check(
     Ok((
         cache::store(
             key,
-            Rc::new(identity),
+            identity,
             claims,
             serialized,
             role,
@@ -98,15 +98,6 @@ fn check(
         ),
         false,
     ))
-}
-
-/// What a verified identity tells the audit line.
-fn describe(attempt: &mut Attempt, identity: &Identity) {
-    attempt.iss = identity.claims.get("iss").and_then(|v| v.as_str()).map(str::to_owned);
-    attempt.sub = identity.sub.clone();
-    attempt.jti = identity.jti.clone();
-    attempt.kid = identity.kid.clone();
-    attempt.tenant = identity.tenant.clone();
 }
 
 /// Verifies the token, becomes its role and binds its claims to this transaction. With

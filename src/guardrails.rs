@@ -146,12 +146,12 @@ unsafe fn check_relation(
     })
 }
 
-unsafe fn schema_of(relid: pg_sys::Oid) -> String {
+pub unsafe fn schema_of(relid: pg_sys::Oid) -> String {
     // SAFETY: syscache lookups; NULL results become empty strings.
     unsafe { cstr(pg_sys::get_namespace_name(pg_sys::get_rel_namespace(relid))) }
 }
 
-unsafe fn cstr(p: *const std::ffi::c_char) -> String {
+pub unsafe fn cstr(p: *const std::ffi::c_char) -> String {
     // SAFETY: p is NULL or a NUL-terminated string from Postgres.
     unsafe {
         p.as_ref()

@@ -90,9 +90,14 @@ fn issuer_hash(iss: &str) -> u64 {
     h.finish()
 }
 
-fn this_database() -> u32 {
+pub fn this_database() -> u32 {
     // SAFETY: set once at connection start and never changed.
     unsafe { pg_sys::MyDatabaseId }.to_u32()
+}
+
+fn my_pid() -> i32 {
+    // SAFETY: MyProcPid is this process's pid, set at start.
+    unsafe { pg_sys::MyProcPid }
 }
 
 fn in_recovery() -> bool {
@@ -179,8 +184,7 @@ fn start_worker(db: u32) -> Option<pgrx::bgworkers::DynamicBackgroundWorker> {
         .enable_spi_access()
         .set_start_time(BgWorkerStartTime::RecoveryFinished)
         .set_restart_time(None)
-        // SAFETY: MyProcPid is this process's pid, set at start.
-        .set_notify_pid(unsafe { pg_sys::MyProcPid })
+        .set_notify_pid(my_pid())
         .load_dynamic();
     if handle.is_err() {
         // The slot keeps its start time, so the next attempt (and this line) comes only once
@@ -257,16 +261,14 @@ fn claim(db: u32) -> bool {
     }
     slot.heartbeat = t;
     slot.starting = 0;
-    // SAFETY: MyProcPid is this process's pid, set at start.
-    slot.pid = unsafe { pg_sys::MyProcPid };
+    slot.pid = my_pid();
     true
 }
 
 /// Takes the requests; None when the slot now belongs to another worker (this one then leaves).
 fn beat(db: u32) -> Option<Requests> {
     let mut slots = SHARED.exclusive();
-    // SAFETY: MyProcPid is this process's pid, set at start.
-    let me = unsafe { pg_sys::MyProcPid };
+    let me = my_pid();
     let slot = slots.0.iter_mut().find(|s| s.db == db && s.pid == me)?;
     slot.heartbeat = now();
     let taken = Requests {
@@ -284,8 +286,7 @@ fn beat(db: u32) -> Option<Requests> {
 /// Frees the slot unless a request came in meanwhile (then the worker stays).
 fn try_release(db: u32) -> bool {
     let mut slots = SHARED.exclusive();
-    // SAFETY: MyProcPid is this process's pid, set at start.
-    let me = unsafe { pg_sys::MyProcPid };
+    let me = my_pid();
     let Some(slot) = slots.0.iter_mut().find(|s| s.db == db && s.pid == me) else {
         return true;
     };
@@ -474,8 +475,7 @@ fn in_transaction<R>(body: impl FnOnce() -> R + std::panic::UnwindSafe) -> Optio
 }
 
 fn beat_only(db: u32) {
-    // SAFETY: MyProcPid is this process's pid, set at start.
-    let me = unsafe { pg_sys::MyProcPid };
+    let me = my_pid();
     if let Some(slot) = SHARED.exclusive().0.iter_mut().find(|s| s.db == db && s.pid == me) {
         slot.heartbeat = now();
     }

@@ -59,11 +59,6 @@ pub fn install() {
     pgrx::pg_shmem_init!(PENDING);
 }
 
-fn this_database() -> u32 {
-    // SAFETY: set once at connection start and never changed.
-    unsafe { pg_sys::MyDatabaseId }.to_u32()
-}
-
 /// For an issuer with replay protection: refuses a jti seen before, and with `record`
 /// (authenticate) remembers this one. Tokens of other issuers pass untouched.
 pub fn guard(identity: &Identity, record: bool) -> Result<(), GuardError> {
@@ -82,7 +77,7 @@ pub fn guard(identity: &Identity, record: bool) -> Result<(), GuardError> {
         return refuse(ReplayRefusal::NoJti);
     };
     let digest = replay_digest(iss, jti);
-    let db = this_database();
+    let db = crate::jwks_worker::this_database();
     if record {
         // SAFETY: reads shared state; callable in any backend.
         if unsafe { pg_sys::RecoveryInProgress() } {
@@ -116,40 +111,41 @@ fn home(digest: &[u8; 16]) -> usize {
     usize::from(digest[0]) << 8 | usize::from(digest[1]) | (usize::from(digest[2]) << 16)
 }
 
-/// Linear probing from the digest's home slot; a free slot ends the search.
+/// Linear probing from the digest's home slot: `Ok` with the slot holding it, or `Err` with
+/// the free slot that ends the search (None when the table is full).
+fn find(slots: &[Seen; SLOTS], db: u32, digest: &[u8; 16]) -> Result<usize, Option<usize>> {
+    let start = home(digest);
+    for step in 0..SLOTS {
+        let i = (start + step) % SLOTS;
+        let slot = &slots[i];
+        if slot.exp == 0 {
+            return Err(Some(i));
+        }
+        if slot.db == db && &slot.digest == digest {
+            return Ok(i);
+        }
+    }
+    Err(None)
+}
+
 fn claim(db: u32, digest: [u8; 16], exp: i64) -> Claim {
     let mut table = PENDING.exclusive();
-    let start = home(&digest);
-    for step in 0..SLOTS {
-        let slot = &mut table.0[(start + step) % SLOTS];
-        if slot.exp == 0 {
-            *slot = Seen {
+    match find(&table.0, db, &digest) {
+        Ok(_) => Claim::Taken,
+        Err(None) => Claim::Full,
+        Err(Some(i)) => {
+            table.0[i] = Seen {
                 db,
                 digest,
                 exp: exp.max(1),
             };
-            return Claim::Claimed;
-        }
-        if slot.db == db && slot.digest == digest {
-            return Claim::Taken;
+            Claim::Claimed
         }
     }
-    Claim::Full
 }
 
 fn in_memory(db: u32, digest: &[u8; 16]) -> bool {
-    let table = PENDING.share();
-    let start = home(digest);
-    for step in 0..SLOTS {
-        let slot = &table.0[(start + step) % SLOTS];
-        if slot.exp == 0 {
-            return false;
-        }
-        if slot.db == db && &slot.digest == digest {
-            return true;
-        }
-    }
-    false
+    find(&PENDING.share().0, db, digest).is_ok()
 }
 
 fn hex(digest: &[u8; 16]) -> String {
@@ -224,13 +220,9 @@ pub fn forget(db: u32, written: &[[u8; 16]]) {
     // In place: the table is a megabyte, too large for a temporary on the stack.
     table.0.iter_mut().for_each(|s| *s = Seen::default());
     for s in keep {
-        let start = home(&s.digest);
-        for step in 0..SLOTS {
-            let slot = &mut table.0[(start + step) % SLOTS];
-            if slot.exp == 0 {
-                *slot = s;
-                break;
-            }
+        // Fewer entries than before: a free slot is always found.
+        if let Err(Some(i)) = find(&table.0, s.db, &s.digest) {
+            table.0[i] = s;
         }
     }
 }

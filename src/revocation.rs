@@ -98,11 +98,13 @@ REVOKE EXECUTE ON FUNCTION jwt_guard.unrevoke_subject(text, text) FROM PUBLIC;
 /// (One second more than the leeway: time checks run on whole seconds.)
 const MAX_LEEWAY_SECS: i32 = 301;
 
-fn write(what: &str, sql: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<bool, GuardError> {
+/// Runs one write to the lists; `removes_jtis` when it can take jtis off, which backends only
+/// see by reading the token list whole (the epoch moves). Subjects are always read whole.
+fn write(what: &str, sql: &str, args: &[pgrx::datum::DatumWithOid], removes_jtis: bool) -> Result<bool, GuardError> {
     purge()?;
     let fail = |e: pgrx::spi::Error| GuardError::Setting(format!("could not {what}: {e}"));
     let changed = Spi::connect_mut(|c| c.update(sql, None, args).map(|t| !t.is_empty())).map_err(fail)?;
-    if changed && sql.starts_with("DELETE") {
+    if changed && removes_jtis {
         new_epoch().map_err(fail)?;
     }
     Ok(changed)
@@ -164,6 +166,7 @@ fn revoke_token(jti: Option<&str>, expires_at: default!(Option<pgrx::datum::Time
          ON CONFLICT (jti) DO UPDATE SET expires_at = EXCLUDED.expires_at, revoked_at = pg_catalog.now(), \
          revoked_by = EXCLUDED.revoked_by, seq = EXCLUDED.seq",
         &[jti.into(), expires_at.into()],
+        false,
     )
     .or_raise();
 }
@@ -187,6 +190,7 @@ fn revoke_subject(
          ON CONFLICT (sub, (coalesce(iss, ''))) DO UPDATE SET issued_before = EXCLUDED.issued_before, \
          revoked_at = pg_catalog.now(), revoked_by = EXCLUDED.revoked_by",
         &[sub.into(), iss.into(), issued_before.into()],
+        false,
     )
     .or_raise();
 }
@@ -199,6 +203,7 @@ fn unrevoke_token(jti: &str) -> bool {
         "unrevoke the token",
         "DELETE FROM jwt_guard.revoked_tokens WHERE jti OPERATOR(pg_catalog.=) $1",
         &[jti.into()],
+        true,
     )
     .or_raise()
 }
@@ -213,6 +218,7 @@ fn unrevoke_subject(sub: &str, iss: default!(Option<&str>, "NULL")) -> bool {
         "DELETE FROM jwt_guard.revoked_subjects WHERE sub OPERATOR(pg_catalog.=) $1 \
          AND coalesce(iss, '') OPERATOR(pg_catalog.=) coalesce($2::text, '')",
         &[sub.into(), iss.into()],
+        false,
     )
     .or_raise()
 }

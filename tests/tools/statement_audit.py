@@ -13,7 +13,6 @@ SELECT. Checks, from the server log:
 Interface: run_all(env, minters) -> (passed, failed); one line per check.
 """
 
-import json
 import os
 import sys
 import time
@@ -42,16 +41,6 @@ pg_jwt_guard.audit_statements = on
 """
 
 
-def log_objects(c, pid):
-    time.sleep(0.5)  # let the logger flush
-    out = []
-    with open(os.path.join(c.dir, "log"), errors="replace") as f:
-        for line in f:
-            if f"[{pid}] LOG:  {{" in line:
-                out.append(json.loads(line.split("LOG:  ", 1)[1]))
-    return out
-
-
 def token_session(c, token, second=None):
     with psycopg.connect(host=c.dir, port=c.port, user="authenticator", dbname="postgres") as conn:
         conn.prepare_threshold = None
@@ -78,7 +67,7 @@ def token_session(c, token, second=None):
 
 def check_statement_lines(c, env):
     pid = token_session(c, env["TOK_TENANT_ACME"], second=env["TOK_TENANT_GLOBEX"])
-    lines = log_objects(c, pid)
+    lines = scenarios.audit_lines(c, pid)
     events = [(o["event"], o.get("command")) for o in lines]
     if events != [("verified", None), ("statement", "SELECT"), ("statement", "INSERT"), ("statement", "SELECT"),
                   ("verified", None)]:
@@ -116,7 +105,7 @@ def check_off_writes_nothing(c, env):
         conn.execute("SELECT pg_reload_conf()")
     time.sleep(0.5)
     pid = token_session(c, env["TOK_TENANT_ACME"])
-    events = [o["event"] for o in log_objects(c, pid)]
+    events = [o["event"] for o in scenarios.audit_lines(c, pid)]
     if events != ["verified"]:
         return f"with audit_statements off: {events}"
     return None
