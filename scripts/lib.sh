@@ -3,13 +3,16 @@
 
 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 PGBIN=/usr/lib/postgresql/15/bin
+PG_MAJOR=15
 PGRX_VERSION=0.18.0
+# Every PostgreSQL major version built and tested; 17 and 18 are built from source.
+SUPPORTED_PG="15 17 18"
 
 log() { printf '==> %s\n' "$*" >&2; }
 
 ensure_apt() {
     local missing=()
-    for pkg in postgresql-15 postgresql-server-dev-15 postgresql-contrib postgresql-15-pgaudit libclang-dev clang sudo pgbouncer openssl; do
+    for pkg in postgresql-15 postgresql-server-dev-15 postgresql-contrib postgresql-15-pgaudit postgresql-15-set-user libclang-dev clang sudo pgbouncer openssl; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
     done
     if [ ${#missing[@]} -gt 0 ]; then
@@ -25,9 +28,37 @@ ensure_rust_tools() {
         log "installing cargo-pgrx $PGRX_VERSION (takes a few minutes)"
         cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
     fi
-    if [ ! -f "$HOME/.pgrx/config.toml" ] || ! grep -q "pg15" "$HOME/.pgrx/config.toml"; then
-        cargo pgrx init --pg15 "$PG_CONFIG" >/dev/null
-    fi
+    pgrx_init
+}
+
+# Registers with pgrx every PostgreSQL this machine has built (init rewrites the whole list).
+pgrx_init() {
+    local args=(--pg15 /usr/lib/postgresql/15/bin/pg_config) want="pg15" v
+    for v in 17 18; do
+        if [ -x "${JWT_GUARD_PG_CACHE:-/var/cache/pg_jwt_guard}/pg$v/bin/pg_config" ]; then
+            args+=(--pg$v "${JWT_GUARD_PG_CACHE:-/var/cache/pg_jwt_guard}/pg$v/bin/pg_config")
+            want="$want pg$v"
+        fi
+    done
+    for v in $want; do
+        if [ ! -f "$HOME/.pgrx/config.toml" ] || ! grep -q "^$v = " "$HOME/.pgrx/config.toml"; then
+            cargo pgrx init "${args[@]}" >/dev/null
+            return
+        fi
+    done
+}
+
+# Points PG_CONFIG/PGBIN at one supported major version, building 17/18 from source if needed.
+select_pg() {
+    PG_MAJOR=$1
+    case "$PG_MAJOR" in
+        15) PGBIN=/usr/lib/postgresql/15/bin ;;
+        17 | 18) PGBIN=$(bash scripts/pg_source.sh "$PG_MAJOR") ;;
+        *) echo "unsupported PostgreSQL version: $PG_MAJOR (supported: $SUPPORTED_PG)" >&2; exit 2 ;;
+    esac
+    PG_CONFIG=$PGBIN/pg_config
+    export JWT_GUARD_PGBIN=$PGBIN JWT_GUARD_PG_MAJOR=$PG_MAJOR
+    pgrx_init
 }
 
 ensure_python() {
@@ -55,6 +86,18 @@ ensure_deps() {
 }
 
 install_extension() {
-    log "building and installing pg_jwt_guard (release)"
-    cargo pgrx install --release --pg-config "$PG_CONFIG" >/dev/null
+    log "building and installing pg_jwt_guard (release, PostgreSQL $PG_MAJOR)"
+    cargo pgrx install --release --pg-config "$PG_CONFIG" --no-default-features --features "pg$PG_MAJOR" >/dev/null
+    install_sql_scripts "$($PG_CONFIG --sharedir)/extension"
+}
+
+# pgrx writes the current version's install script; the earlier releases' install scripts and
+# the upgrade scripts are kept in sql/ and installed beside it.
+install_sql_scripts() {
+    local dest=$1 current f
+    current=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+    for f in sql/pg_jwt_guard--*.sql; do
+        [ "$(basename "$f")" = "pg_jwt_guard--$current.sql" ] && continue
+        install -m 0644 "$f" "$dest/"
+    done
 }

@@ -1,12 +1,26 @@
 #!/usr/bin/env bash
-# The whole test suite: core unit/property tests, a fuzzing smoke run, then the SQL suites,
-# scenarios and the pooled hostile-neighbour suite against throw-away PostgreSQL 15 clusters.
-# Ends with "N passed, N failed".
+# The whole test suite: core unit/property tests, a fuzzing smoke run, then, for each PostgreSQL
+# version asked for, the SQL suites, scenarios and the pooled hostile-neighbour suite against
+# throw-away clusters. Ends with "N passed, N failed".
+#
+#   bash scripts/test.sh              # PostgreSQL 15
+#   bash scripts/test.sh --pg 17      # one version (15, 17 or 18; 17/18 are built from source)
+#   bash scripts/test.sh --all        # every supported version, then the upgrade, standby,
+#                                     # preload-neighbour and package checks
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 unset RUST_BACKTRACE
+
+versions=(15)
+case "${1:-}" in
+    "") ;;
+    --pg) versions=("${2:?--pg needs a version: $SUPPORTED_PG}") ;;
+    --all) versions=($SUPPORTED_PG) ;;
+    *) echo "usage: bash scripts/test.sh [--pg 15|17|18 | --all]" >&2; exit 2 ;;
+esac
 ensure_deps
+started=$SECONDS
 
 log "core tests (cargo test -p jwt_guard_core)"
 core_log=$(mktemp)
@@ -14,9 +28,9 @@ set +e
 cargo test -p jwt_guard_core 2>&1 | tee "$core_log"
 core_status=${PIPESTATUS[0]}
 set -e
-core_passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$core_log" | awk '{s+=$4} END {print s+0}')
-core_failed=$(grep -Eo '[0-9]+ failed;' "$core_log" | awk '{s+=$1} END {print s+0}')
-if [ "$core_status" -ne 0 ] && [ "$core_failed" -eq 0 ]; then core_failed=1; fi
+passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$core_log" | awk '{s+=$4} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed;' "$core_log" | awk '{s+=$1} END {print s+0}')
+if [ "$core_status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
 
 # A short coverage-guided fuzzing run of every core target (docs/fuzzing.md); a crash fails it.
 log "fuzz smoke run (bash scripts/fuzz.sh --smoke)"
@@ -25,15 +39,63 @@ set +e
 bash scripts/fuzz.sh --smoke 2>&1 | tee "$fuzz_log"
 set -e
 fuzz_line=$(grep -Eo 'fuzz smoke: [0-9]+ passed, [0-9]+ failed' "$fuzz_log" | tail -1)
-fuzz_passed=$(echo "$fuzz_line" | awk '{print $3+0}')
-fuzz_failed=$(echo "$fuzz_line" | awk '{print $5+0}')
-if [ -z "$fuzz_line" ]; then fuzz_passed=0; fuzz_failed=1; fi
-core_passed=$((core_passed + fuzz_passed))
-core_failed=$((core_failed + fuzz_failed))
+if [ -z "$fuzz_line" ]; then
+    failed=$((failed + 1))
+else
+    passed=$((passed + $(echo "$fuzz_line" | awk '{print $3}')))
+    failed=$((failed + $(echo "$fuzz_line" | awk '{print $5}')))
+fi
 
-install_extension
-set +e
-python3 tests/run_tests.py --core-passed "$core_passed" --core-failed "$core_failed"
-status=$?
-set -e
-exit $status
+# Adds the closing "N passed, N failed" line of a step's output to the totals.
+count() {
+    local out=$1 line
+    line=$(grep -Eo '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -1)
+    if [ -z "$line" ]; then
+        failed=$((failed + 1))
+    else
+        passed=$((passed + $(echo "$line" | awk '{print $1}')))
+        failed=$((failed + $(echo "$line" | awk '{print $3}')))
+    fi
+}
+
+for v in "${versions[@]}"; do
+    select_pg "$v"
+    install_extension
+    log "SQL suites and scenarios on PostgreSQL $v"
+    out=$(mktemp)
+    set +e
+    python3 tests/run_tests.py 2>&1 | tee "$out"
+    set -e
+    count "$out"
+done
+
+if [ "${1:-}" = "--all" ]; then
+    # The upgrade, standby and neighbour checks reinstall the build they test, so they run last.
+    for v in "${versions[@]}"; do
+        select_pg "$v"
+        install_extension
+        log "cluster checks on PostgreSQL $v (standby, preloaded neighbours, dump and restore)"
+        out=$(mktemp)
+        set +e
+        python3 tests/run_tests.py --only cluster 2>&1 | tee "$out"
+        set -e
+        count "$out"
+    done
+    select_pg 15
+    log "upgrade from 0.1.0 (PostgreSQL 15)"
+    out=$(mktemp)
+    set +e
+    bash scripts/upgrade_test.sh 2>&1 | tee "$out"
+    set -e
+    count "$out"
+    log "Debian package (PostgreSQL 15)"
+    out=$(mktemp)
+    set +e
+    bash scripts/package.sh --check 2>&1 | tee "$out"
+    set -e
+    count "$out"
+fi
+
+log "versions: ${versions[*]}; $((SECONDS - started)) s"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -11,6 +11,7 @@
 //! `event: "statement"`, its command and the relations it touches with the privileges each
 //! needed.
 
+use crate::pg_version;
 use crate::settings::{self, AuditLog};
 use jwt_guard_core::Identity;
 use pgrx::pg_sys;
@@ -103,7 +104,7 @@ fn who(identity: Option<&Identity>, iss: Option<&str>, role: Option<&str>) -> se
     o.insert("session_user".into(), json!(session.flatten()));
     // SAFETY: MyProcPid is set at process start.
     o.insert("pid".into(), json!(unsafe { pg_sys::MyProcPid }));
-    o.insert("vxid".into(), json!(vxid()));
+    o.insert("vxid".into(), json!(crate::pg_version::vxid()));
     o
 }
 
@@ -142,14 +143,6 @@ fn client_addr() -> Option<String> {
         })
         .clone()
     })
-}
-
-fn vxid() -> Option<String> {
-    // SAFETY: MyProc is this backend's own PGPROC while it runs.
-    unsafe {
-        let proc_ = pg_sys::MyProc;
-        (!proc_.is_null()).then(|| format!("{}/{}", (*proc_).backendId, (*proc_).lxid))
-    }
 }
 
 unsafe extern "C-unwind" {
@@ -216,7 +209,7 @@ pub unsafe fn statement(query: *mut pg_sys::QueryDesc, eflags: std::ffi::c_int) 
         return;
     }
     // SAFETY: the executor's own QueryDesc and its planned statement.
-    let (operation, rtable) = unsafe { ((*query).operation, (*(*query).plannedstmt).rtable) };
+    let (operation, stmt) = unsafe { ((*query).operation, (*query).plannedstmt) };
     let command = match operation {
         pg_sys::CmdType::CMD_SELECT => "SELECT",
         pg_sys::CmdType::CMD_INSERT => "INSERT",
@@ -228,27 +221,25 @@ pub unsafe fn statement(query: *mut pg_sys::QueryDesc, eflags: std::ffi::c_int) 
     let Some(mut line) = statement_base(command) else {
         return;
     };
-    let mut relations = Vec::new();
-    // SAFETY: a list of RangeTblEntry, as the planner builds it.
-    let entries = unsafe { pgrx::PgList::<pg_sys::RangeTblEntry>::from_pg(rtable) };
-    for rte in entries.iter_ptr() {
-        // SAFETY: entries of a valid range table.
-        let rte = unsafe { &*rte };
-        if rte.rtekind != pg_sys::RTEKind::RTE_RELATION || rte.requiredPerms == 0 {
-            continue;
-        }
-        let privileges: Vec<&str> = [
-            (pg_sys::ACL_SELECT, "SELECT"),
-            (pg_sys::ACL_INSERT, "INSERT"),
-            (pg_sys::ACL_UPDATE, "UPDATE"),
-            (pg_sys::ACL_DELETE, "DELETE"),
-        ]
-        .into_iter()
-        .filter(|(bit, _)| rte.requiredPerms & bit != 0)
-        .map(|(_, name)| name)
+    // SAFETY: the permission list of the executor's planned statement.
+    let needed = unsafe { pg_version::relation_permissions(pg_version::planned_permissions(stmt)) };
+    let relations: Vec<Value> = needed
+        .iter()
+        .filter(|r| r.required != 0)
+        .map(|r| {
+            let privileges: Vec<&str> = [
+                (pg_sys::ACL_SELECT, "SELECT"),
+                (pg_sys::ACL_INSERT, "INSERT"),
+                (pg_sys::ACL_UPDATE, "UPDATE"),
+                (pg_sys::ACL_DELETE, "DELETE"),
+            ]
+            .into_iter()
+            .filter(|(bit, _)| r.required & *bit as pg_sys::AclMode != 0)
+            .map(|(_, name)| name)
+            .collect();
+            json!({"relation": relation_name(r.relid), "privileges": privileges})
+        })
         .collect();
-        relations.push(json!({"relation": relation_name(rte.relid), "privileges": privileges}));
-    }
     line.insert("relations".into(), Value::Array(relations));
     emit(Value::Object(line).to_string());
 }

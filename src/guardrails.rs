@@ -9,6 +9,7 @@
 
 use crate::errors::{GuardError, OrRaise};
 use crate::isolation::{self, Phase};
+use crate::pg_version::{self, RelPermission};
 use crate::{context, identity, preload, settings};
 use jwt_guard_core::permissions::{Command, Denial, Permissions};
 use jwt_guard_core::Identity;
@@ -46,73 +47,74 @@ fn denied(message: String) -> GuardError {
     GuardError::Denied(message)
 }
 
+#[cfg(feature = "pg15")]
 #[pg_guard]
 unsafe extern "C-unwind" fn check_perms(range_table: *mut pg_sys::List, ereport: bool) -> bool {
-    // SAFETY: Postgres passes the statement's range table.
-    if let Err(e) = unsafe { anonymous_tables(range_table) } {
-        if ereport {
-            e.raise();
-        }
-        return false;
-    }
-    if let Some(identity) = enforced() {
-        // SAFETY: Postgres passes the statement's range table.
-        if let Err(e) = unsafe { check_range_table(range_table, identity.permissions.as_ref()) } {
-            if ereport {
-                e.raise();
-            }
-            return false;
-        }
-    }
+    // SAFETY: Postgres passes the statement's range table, which holds the permissions.
+    let relations = unsafe { pg_version::relation_permissions(range_table) };
     // SAFETY: chaining to the previous hook with Postgres' own arguments.
-    unsafe { PREV_CHECK_PERMS.is_none_or(|prev| prev(range_table, ereport)) }
+    verdict(&relations, ereport) && unsafe { PREV_CHECK_PERMS.is_none_or(|prev| prev(range_table, ereport)) }
+}
+
+#[cfg(not(feature = "pg15"))]
+#[pg_guard]
+unsafe extern "C-unwind" fn check_perms(
+    range_table: *mut pg_sys::List,
+    perm_infos: *mut pg_sys::List,
+    ereport: bool,
+) -> bool {
+    // SAFETY: Postgres passes the statement's permission infos.
+    let relations = unsafe { pg_version::relation_permissions(perm_infos) };
+    // SAFETY: chaining to the previous hook with Postgres' own arguments.
+    verdict(&relations, ereport)
+        && unsafe { PREV_CHECK_PERMS.is_none_or(|prev| prev(range_table, perm_infos, ereport)) }
+}
+
+/// Our answer for the relations of one permission check: raises when asked to, else false.
+fn verdict(relations: &[RelPermission], ereport: bool) -> bool {
+    let result = anonymous_tables(relations).and_then(|()| match enforced() {
+        // SAFETY: the relations come from the statement being checked now.
+        Some(identity) => unsafe { check_relations(relations, identity.permissions.as_ref()) },
+        None => Ok(()),
+    });
+    match result {
+        Ok(()) => true,
+        Err(e) if ereport => e.raise(),
+        Err(_) => false,
+    }
 }
 
 /// Before a token, a locked session reads and writes no table, catalogs included: they show
 /// other sessions' activity (and tokens sent as literals) to the login role.
-unsafe fn anonymous_tables(range_table: *mut pg_sys::List) -> Result<(), GuardError> {
+fn anonymous_tables(relations: &[RelPermission]) -> Result<(), GuardError> {
     if isolation::phase() != Some(Phase::Anonymous) || !context::own_rights(None) {
         return Ok(());
     }
-    // SAFETY: a list of RangeTblEntry, as the planner builds it.
-    let entries = unsafe { PgList::<pg_sys::RangeTblEntry>::from_pg(range_table) };
-    for rte in entries.iter_ptr() {
-        // SAFETY: entries of a valid range table.
-        let rte = unsafe { &*rte };
-        if rte.rtekind == pg_sys::RTEKind::RTE_RELATION && rte.checkAsUser == pg_sys::InvalidOid {
-            // SAFETY: relid belongs to this entry.
-            let name = unsafe { (schema_of(rte.relid), cstr(pg_sys::get_rel_name(rte.relid))) };
-            return Err(GuardError::Escape(format!(
+    match relations.iter().find(|r| r.check_as_user == pg_sys::InvalidOid) {
+        None => Ok(()),
+        Some(r) => {
+            // SAFETY: catalog lookups for a relation the statement already opened.
+            let name = unsafe { (schema_of(r.relid), cstr(pg_sys::get_rel_name(r.relid))) };
+            Err(GuardError::Escape(format!(
                 "reading or writing {}.{} is not allowed before jwt_guard.authenticate() in this session",
                 name.0, name.1
-            )));
+            )))
         }
     }
-    Ok(())
 }
 
-unsafe fn check_range_table(
-    range_table: *mut pg_sys::List,
-    permissions: Option<&Permissions>,
-) -> Result<(), GuardError> {
-    // SAFETY: a list of RangeTblEntry, as the planner builds it.
-    let entries = unsafe { PgList::<pg_sys::RangeTblEntry>::from_pg(range_table) };
-    for rte in entries.iter_ptr() {
-        // SAFETY: entries of a valid range table.
-        let rte = unsafe { &*rte };
-        if rte.rtekind != pg_sys::RTEKind::RTE_RELATION || rte.checkAsUser != pg_sys::InvalidOid {
-            continue;
-        }
+unsafe fn check_relations(relations: &[RelPermission], permissions: Option<&Permissions>) -> Result<(), GuardError> {
+    for r in relations.iter().filter(|r| r.check_as_user == pg_sys::InvalidOid) {
         let wanted = [
-            (pg_sys::ACL_SELECT, Command::Select, rte.selectedCols),
-            (pg_sys::ACL_INSERT, Command::Insert, rte.insertedCols),
-            (pg_sys::ACL_UPDATE, Command::Update, rte.updatedCols),
+            (pg_sys::ACL_SELECT, Command::Select, r.selected_cols),
+            (pg_sys::ACL_INSERT, Command::Insert, r.inserted_cols),
+            (pg_sys::ACL_UPDATE, Command::Update, r.updated_cols),
             (pg_sys::ACL_DELETE, Command::Delete, std::ptr::null_mut()),
         ];
         for (bit, command, cols) in wanted {
-            if rte.requiredPerms & bit != 0 {
+            if r.required & bit as pg_sys::AclMode != 0 {
                 // SAFETY: relid and the column set belong to this entry.
-                unsafe { check_relation(permissions, command, rte.relid, cols)? };
+                unsafe { check_relation(permissions, command, r.relid, cols)? };
             }
         }
     }

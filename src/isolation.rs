@@ -336,9 +336,7 @@ unsafe fn session_level_change() -> Option<String> {
     use pg_sys::GucStackState::*;
     // SAFETY: the GUC table and each variable's stack are valid for the life of the backend.
     unsafe {
-        let vars = pg_sys::get_guc_variables();
-        for i in 0..pg_sys::GetNumConfigOptions() as usize {
-            let gen = *vars.add(i);
+        for gen in crate::pg_version::guc_variables() {
             let stack = (*gen).stack;
             if stack.is_null() {
                 continue;

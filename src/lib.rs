@@ -19,6 +19,7 @@ mod jwks_worker;
 mod keystore;
 mod latest;
 mod lockdown;
+mod pg_version;
 mod preload;
 mod prepared_jsonb;
 mod profiles;

@@ -68,9 +68,8 @@ unsafe extern "C-unwind" fn temp_buffers_check(
 unsafe fn find_guc(name: &CStr, vartype: pg_sys::config_type::Type) -> Option<*mut pg_sys::config_generic> {
     // SAFETY: the GUC table is fully built before shared_preload_libraries are loaded.
     unsafe {
-        let vars = pg_sys::get_guc_variables();
-        (0..pg_sys::GetNumConfigOptions() as usize)
-            .map(|i| *vars.add(i))
+        crate::pg_version::guc_variables()
+            .into_iter()
             .find(|&gen| CStr::from_ptr((*gen).name) == name && (*gen).vartype == vartype)
     }
 }

@@ -1810,7 +1810,8 @@ CHECKS = [
 
 # ======================================================================================
 
-LIBRARY = os.path.join(PGBIN, "..", "lib", "pg_jwt_guard.so")
+LIBRARY = os.path.join(subprocess.run([os.path.join(PGBIN, "pg_config"), "--pkglibdir"], capture_output=True,
+                                      text=True).stdout.strip(), "pg_jwt_guard.so")
 
 
 def installed_build():

@@ -21,7 +21,8 @@ import psycopg
 
 import pooler
 
-PGBIN = "/usr/lib/postgresql/15/bin"
+PGBIN = os.environ.get("JWT_GUARD_PGBIN", "/usr/lib/postgresql/15/bin")
+PG_MAJOR = int(os.environ.get("JWT_GUARD_PG_MAJOR", "15"))
 PORT = 58433
 
 

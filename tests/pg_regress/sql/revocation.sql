@@ -9,9 +9,8 @@
 \getenv tok_reader TOK_READER_ACME
 -- The extension made the role; it cannot log in.
 SELECT rolname, rolcanlogin, rolsuper FROM pg_roles WHERE rolname = 'jwt_guard_admin';
-CREATE ROLE rev_admin LOGIN NOINHERIT;
+CREATE ROLE rev_admin LOGIN INHERIT;
 GRANT jwt_guard_admin TO rev_admin;
-ALTER ROLE rev_admin INHERIT;
 \c - tester
 SELECT t.auth(:'tok_old');
 -- Revoking one token by jti: only that token is refused.
@@ -89,8 +88,8 @@ SELECT t.auth(:'tok_reader');
 \c - postgres
 REVOKE jwt_guard_admin FROM app_reader;
 -- A login role listed in pg_jwt_guard.login_roles never administers, even as a member.
-GRANT jwt_guard_admin TO authenticator;
 ALTER ROLE authenticator INHERIT;
+GRANT jwt_guard_admin TO authenticator;
 \c - authenticator
 SELECT jwt_guard.revoke_token('from-a-login-role');
 \c - postgres

@@ -39,7 +39,9 @@ SET LOCAL parallel_leader_participation = off;
 SELECT count(*) FILTER (WHERE l LIKE '%Parallel Seq Scan%') > 0 AS parallel_plan
 FROM (SELECT * FROM t.explain('SELECT count(*) FROM orders')) AS e(l);
 SELECT count(*) AS parallel_count FROM orders;
-SET LOCAL force_parallel_mode = on;
+-- The setting was renamed in PostgreSQL 16.
+SELECT set_config(CASE WHEN current_setting('server_version_num')::int >= 160000
+    THEN 'debug_parallel_query' ELSE 'force_parallel_mode' END, 'on', true) AS forced_parallel;
 SELECT jwt_guard.tenant() AS tenant_in_worker, jwt_guard.sub() AS sub_in_worker, current_user AS user_in_worker;
 SELECT count(*) AS forced_parallel_count FROM orders;
 ROLLBACK;
