@@ -205,18 +205,40 @@ pub fn clear() -> Result<(), GuardError> {
 }
 
 /// random()'s generator state would let this client fix (setseed, SET seed) or learn the
-/// values the next client of a pooled backend draws: it is reseeded from the strong source.
+/// values the next client of a pooled backend draws: it is reseeded at every transaction end.
+/// The seeds are HMAC-SHA256 of a counter under a key drawn once per backend from the strong
+/// source: unpredictable without the key, and far cheaper than the strong source per commit.
 fn reseed_random() {
-    let mut bytes = [0u8; 8];
-    // SAFETY: fills our own buffer; false means no strong randomness, and the state is left.
-    if !unsafe { pg_sys::pg_strong_random(bytes.as_mut_ptr().cast(), bytes.len()) } {
+    let Some(bytes) = next_seed() else {
         return;
-    }
+    };
     let seed = (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
     // SAFETY: setseed only seeds the backend's random() state; the value is within [-1, 1].
     unsafe {
         pg_sys::DirectFunctionCall1Coll(Some(setseed), pg_sys::InvalidOid, pg_sys::Datum::from(seed.to_bits()));
     }
+}
+
+thread_local! {
+    /// The key of this backend's seed stream; None when no strong randomness was available.
+    static SEED_KEY: std::cell::OnceCell<Option<ring::hmac::Key>> = const { std::cell::OnceCell::new() };
+    static SEED_COUNTER: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The next 8 bytes of the seed stream, or None (the state is then left as it is).
+fn next_seed() -> Option<[u8; 8]> {
+    SEED_KEY.with(|key| {
+        let key = key.get_or_init(|| {
+            let mut bytes = [0u8; 32];
+            // SAFETY: fills our own buffer; false means no strong randomness.
+            unsafe { pg_sys::pg_strong_random(bytes.as_mut_ptr().cast(), bytes.len()) }
+                .then(|| ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &bytes))
+        });
+        let n = SEED_COUNTER.get().wrapping_add(1);
+        SEED_COUNTER.set(n);
+        let tag = ring::hmac::sign(key.as_ref()?, &n.to_le_bytes());
+        tag.as_ref()[..8].try_into().ok()
+    })
 }
 
 extern "C-unwind" {
@@ -255,5 +277,6 @@ unsafe extern "C-unwind" fn on_xact_event(event: pg_sys::XactEvent::Type, _arg: 
     if ended || aborted {
         BASE_USER.set(None);
         WRITING.set(false);
+        crate::isolation::transaction_ended();
     }
 }

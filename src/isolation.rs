@@ -19,7 +19,7 @@
 use crate::errors::GuardError;
 use crate::{identity, lockdown, settings};
 use pgrx::pg_sys;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_void, CStr};
 
@@ -48,14 +48,13 @@ const TRANSACTION_SETTINGS: [&str; 3] = [
 
 /// Built-ins beyond the immutable ones that a session may call before a token: clocks, the
 /// server version, its own settings and backend, recovery state for health checks.
-const HARMLESS_BUILTINS: [&str; 11] = [
+const HARMLESS_BUILTINS: [&str; 10] = [
     "now",
     "statement_timestamp",
     "transaction_timestamp",
     "clock_timestamp",
     "version",
     "current_setting",
-    "set_config",
     "pg_backend_pid",
     "pg_is_in_recovery",
     "current_database",
@@ -68,6 +67,18 @@ const SESSION_LOCKS: [&str; 4] = [
     "pg_advisory_lock_shared",
     "pg_try_advisory_lock",
     "pg_try_advisory_lock_shared",
+];
+
+/// Per-backend statistics without a role check (PostgreSQL 18): they show earlier clients' I/O
+/// and WAL on a pooled backend.
+const BACKEND_COUNTERS: [&str; 2] = ["pg_stat_get_backend_io", "pg_stat_get_backend_wal"];
+
+/// Planner-statistics writers (PostgreSQL 18) open to a holder of MAINTAIN.
+const PLANNER_STATS: [&str; 4] = [
+    "pg_restore_relation_stats",
+    "pg_restore_attribute_stats",
+    "pg_clear_relation_stats",
+    "pg_clear_attribute_stats",
 ];
 
 /// pg_largeobject's OID (LargeObjectRelationId), the class large objects are created under.
@@ -319,7 +330,7 @@ pub fn check_settings_at_commit() {
     // their own; what they hold is the leader's, already checked there.
     // SAFETY: reads of backend globals.
     let worker = unsafe { pg_sys::InitializingParallelWorker || pg_sys::ParallelWorkerNumber >= 0 };
-    if worker || phase().is_none() {
+    if worker || phase().is_none() || !SETTINGS_TOUCHED.get() {
         return;
     }
     // SAFETY: walks Postgres' own GUC table, reading fields only.
@@ -332,37 +343,79 @@ pub fn check_settings_at_commit() {
     }
 }
 
-unsafe fn session_level_change() -> Option<String> {
-    use pg_sys::GucStackState::*;
-    // SAFETY: the GUC table and each variable's stack are valid for the life of the backend.
-    unsafe {
-        for gen in crate::pg_version::guc_variables() {
-            let stack = (*gen).stack;
-            if stack.is_null() {
-                continue;
-            }
-            // GUC_SET: the session value changes at commit. A RESET also leaves GUC_SET, but
-            // restores the configured source; only a client's SET leaves PGC_S_SESSION.
-            let set = match (*stack).state {
-                GUC_SET => (*gen).source == pg_sys::GucSource::PGC_S_SESSION,
-                GUC_SET_LOCAL => true,
-                _ => false,
-            };
-            if !set {
-                continue;
-            }
-            let name = CStr::from_ptr((*gen).name).to_string_lossy();
-            if name.eq_ignore_ascii_case("extra_float_digits") {
-                if exact_float_output() {
-                    continue;
-                }
-            } else if is_client_setting(&name) || TRANSACTION_SETTINGS.iter().any(|s| s.eq_ignore_ascii_case(&name)) {
-                continue;
-            }
-            return Some(name.into_owned());
-        }
+thread_local! {
+    /// Whether this transaction ran something that can change a setting at session level: a
+    /// utility statement other than transaction control, set_config(), or a function that is
+    /// not built in (its body is out of our sight). Only then is every setting walked at commit.
+    static SETTINGS_TOUCHED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Forgets the transaction's flag; called when it ends.
+pub fn transaction_ended() {
+    SETTINGS_TOUCHED.set(false);
+}
+
+/// From the ProcessUtility hook, for every utility statement (nested ones included).
+///
+/// # Safety
+/// `node` is the utility statement Postgres is about to run.
+pub unsafe fn note_utility(node: *mut pg_sys::Node) {
+    // SAFETY: reads the tag of a valid node.
+    if node.is_null() || unsafe { (*node).type_ } != pg_sys::NodeTag::T_TransactionStmt {
+        SETTINGS_TOUCHED.set(true);
     }
-    None
+}
+
+/// From the function-execute check, in every session and phase: a setting changed before a
+/// token still counts at a commit under one.
+fn note_call(func: pg_sys::Oid) {
+    if SETTINGS_TOUCHED.get() {
+        return;
+    }
+    let touches = match builtin_kind(func) {
+        Some(kind) => kind == Builtin::SetsSettings,
+        None => !is_extension_function(func),
+    };
+    if touches {
+        SETTINGS_TOUCHED.set(true);
+    }
+}
+
+unsafe fn session_level_change() -> Option<String> {
+    // SAFETY: the GUC table and each variable's stack are valid for the life of the backend.
+    unsafe { crate::pg_version::find_guc_map(|gen| session_level_set(gen)) }
+}
+
+/// The name of `gen` when this transaction changed its session value in a way a locked session
+/// may not.
+unsafe fn session_level_set(gen: *mut pg_sys::config_generic) -> Option<String> {
+    use pg_sys::GucStackState::*;
+    // SAFETY: a valid settings entry and, when not null, its stack.
+    unsafe {
+        let stack = (*gen).stack;
+        if stack.is_null() {
+            return None;
+        }
+        // GUC_SET: the session value changes at commit. A RESET also leaves GUC_SET, but
+        // restores the configured source; only a client's SET leaves PGC_S_SESSION.
+        let set = match (*stack).state {
+            GUC_SET => (*gen).source == pg_sys::GucSource::PGC_S_SESSION,
+            GUC_SET_LOCAL => true,
+            _ => false,
+        };
+        if !set {
+            return None;
+        }
+        let name = CStr::from_ptr((*gen).name).to_string_lossy();
+        if name.eq_ignore_ascii_case("extra_float_digits") {
+            if exact_float_output() {
+                return None;
+            }
+        } else if is_client_setting(&name) || TRANSACTION_SETTINGS.iter().any(|s| s.eq_ignore_ascii_case(&name)) {
+            return None;
+        }
+        Some(name.into_owned())
+    }
 }
 
 /// extra_float_digits of 1 or more: exact output, the same as the default.
@@ -482,6 +535,9 @@ fn object_refusal(
     if !interesting {
         return None;
     }
+    if access == OAT_FUNCTION_EXECUTE {
+        note_call(object_id);
+    }
     let phase = phase()?;
     if !crate::context::own_rights(identity::role()) {
         return None;
@@ -506,8 +562,15 @@ enum Builtin {
     Harmless,
     LargeObject,
     SessionLock,
-    /// pg_stat_get_xact_*: counters of this backend not yet flushed, earlier clients' included.
+    /// pg_stat_get_xact_*, and from 18 pg_stat_get_backend_io/_wal: counters of this backend,
+    /// earlier clients' included.
     BackendCounters,
+    /// From 18, pg_restore_*_stats and pg_clear_*_stats: planner statistics that outlive the
+    /// transaction and steer every tenant's plans.
+    PlannerStats,
+    /// set_config(): allowed like the harmless ones, but a session-level change is refused at
+    /// commit, so it marks the transaction for that check.
+    SetsSettings,
     Other,
 }
 
@@ -543,8 +606,12 @@ fn builtin_kind(func: pg_sys::Oid) -> Option<Builtin> {
         Builtin::LargeObject
     } else if SESSION_LOCKS.contains(&name.as_str()) {
         Builtin::SessionLock
-    } else if name.starts_with("pg_stat_get_xact_") {
+    } else if name.starts_with("pg_stat_get_xact_") || BACKEND_COUNTERS.contains(&name.as_str()) {
         Builtin::BackendCounters
+    } else if PLANNER_STATS.contains(&name.as_str()) {
+        Builtin::PlannerStats
+    } else if name == "set_config" {
+        Builtin::SetsSettings
     } else if volatility as u8 == pg_sys::PROVOLATILE_IMMUTABLE {
         Builtin::Immutable
     } else if HARMLESS_BUILTINS.contains(&name.as_str()) {
@@ -558,7 +625,7 @@ fn builtin_kind(func: pg_sys::Oid) -> Option<Builtin> {
 
 fn anonymous_call(func: pg_sys::Oid) -> Option<GuardError> {
     let allowed = match builtin_kind(func) {
-        Some(kind) => matches!(kind, Builtin::Immutable | Builtin::Harmless),
+        Some(kind) => matches!(kind, Builtin::Immutable | Builtin::Harmless | Builtin::SetsSettings),
         None => is_extension_function(func),
     };
     (!allowed).then(|| {
@@ -578,6 +645,10 @@ fn token_call(func: pg_sys::Oid) -> Option<GuardError> {
             "{} is not allowed under a token identity (it shows earlier clients' activity on this backend)",
             function_name(func)
         ))),
+        Builtin::PlannerStats => Some(refuse(format!(
+            "{} is not allowed under a token identity (planner statistics outlive it and steer every tenant's plans)",
+            function_name(func)
+        ))),
         Builtin::SessionLock => Some(refuse(format!(
             "{} is not allowed under a token identity (a session-level lock outlives it; use the _xact_ variant)",
             function_name(func)
@@ -595,21 +666,57 @@ fn token_call(func: pg_sys::Oid) -> Option<GuardError> {
 /// Non-built-in functions under a token: only those known to keep connections past the
 /// transaction are refused.
 fn extension_call(func: pg_sys::Oid) -> Option<GuardError> {
-    // SAFETY: syscache lookup; NULL when the function is gone.
-    let name = unsafe {
-        pg_sys::get_func_name(func)
+    non_builtin(func).keeps_connection.then(|| {
+        refuse(format!(
+            "{} is not allowed under a token identity (the connection would outlive it)",
+            function_name(func)
+        ))
+    })
+}
+
+/// What the rules need to know of a function that is not built in.
+#[derive(Clone, Copy)]
+struct NonBuiltin {
+    /// One of this extension's own functions (schema jwt_guard).
+    ours: bool,
+    /// A function that opens a connection or cursor kept past the transaction (dblink).
+    keeps_connection: bool,
+}
+
+thread_local! {
+    /// Non-built-in functions looked up, valid for one cache generation (which moves on every
+    /// change to pg_proc or pg_namespace): every function call under a token asks.
+    static NON_BUILTINS: RefCell<(u64, HashMap<u32, NonBuiltin>)> = RefCell::new((0, HashMap::new()));
+}
+
+fn non_builtin(func: pg_sys::Oid) -> NonBuiltin {
+    let generation = crate::cache::generation();
+    let hit =
+        NON_BUILTINS.with_borrow(|(at, m)| (*at == generation).then(|| m.get(&u32::from(func)).copied()).flatten());
+    if let Some(info) = hit {
+        return info;
+    }
+    // SAFETY: syscache lookups by OID and by name; NULL / InvalidOid when gone.
+    let info = unsafe {
+        let namespace = pg_sys::get_func_namespace(func);
+        let name = pg_sys::get_func_name(func)
             .as_ref()
             .map(|n| CStr::from_ptr(n).to_bytes().to_vec())
-    }?;
-    SESSION_CONNECTIONS
-        .iter()
-        .any(|c| c.as_bytes() == name.as_slice())
-        .then(|| {
-            refuse(format!(
-                "{} is not allowed under a token identity (the connection would outlive it)",
-                function_name(func)
-            ))
-        })
+            .unwrap_or_default();
+        NonBuiltin {
+            ours: namespace != pg_sys::InvalidOid
+                && namespace == pg_sys::get_namespace_oid(c"jwt_guard".as_ptr(), true),
+            keeps_connection: SESSION_CONNECTIONS.iter().any(|c| c.as_bytes() == name.as_slice()),
+        }
+    };
+    NON_BUILTINS.with_borrow_mut(|(at, m)| {
+        if *at != generation || m.len() >= 1024 {
+            m.clear();
+            *at = generation;
+        }
+        m.insert(u32::from(func), info);
+    });
+    info
 }
 
 fn token_grants_large_objects() -> bool {
@@ -619,11 +726,7 @@ fn token_grants_large_objects() -> bool {
 }
 
 fn is_extension_function(func: pg_sys::Oid) -> bool {
-    // SAFETY: syscache lookups by OID and by name; a missing schema gives InvalidOid.
-    unsafe {
-        let namespace = pg_sys::get_func_namespace(func);
-        namespace != pg_sys::InvalidOid && namespace == pg_sys::get_namespace_oid(c"jwt_guard".as_ptr(), true)
-    }
+    non_builtin(func).ours
 }
 
 fn function_name(func: pg_sys::Oid) -> String {

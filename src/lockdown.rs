@@ -68,9 +68,9 @@ unsafe extern "C-unwind" fn temp_buffers_check(
 unsafe fn find_guc(name: &CStr, vartype: pg_sys::config_type::Type) -> Option<*mut pg_sys::config_generic> {
     // SAFETY: the GUC table is fully built before shared_preload_libraries are loaded.
     unsafe {
-        crate::pg_version::guc_variables()
-            .into_iter()
-            .find(|&gen| CStr::from_ptr((*gen).name) == name && (*gen).vartype == vartype)
+        crate::pg_version::find_guc_map(|gen| {
+            (CStr::from_ptr((*gen).name) == name && (*gen).vartype == vartype).then_some(gen)
+        })
     }
 }
 
@@ -223,6 +223,8 @@ unsafe extern "C-unwind" fn process_utility(
             GuardError::Escape(what).raise();
         }
     }
+    // SAFETY: as above.
+    unsafe { crate::isolation::note_utility((*pstmt).utilityStmt) };
     // SAFETY: as above; only allowed statements reach the audit line.
     unsafe { crate::audit::utility((*pstmt).utilityStmt) };
     // SAFETY: chaining to the previous hook or the standard implementation, as Postgres expects.

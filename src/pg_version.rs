@@ -90,22 +90,32 @@ pub fn vxid() -> Option<String> {
     }
 }
 
-/// Every setting PostgreSQL knows, built-in and custom. From 16 the table is a hash and
-/// `get_guc_variables` returns a sorted copy along with its length.
+/// Calls `f` on every setting PostgreSQL knows, built-in and custom, until it returns Some.
+///
+/// Up to 15 this walks PostgreSQL's own array. From 16 the settings live in a hash table and
+/// `get_guc_variables` returns a freshly sorted copy (tens of microseconds): callers on a hot
+/// path walk only when something may have changed (see `isolation::check_settings_at_commit`).
 ///
 /// # Safety
-/// Call in a backend (or the postmaster) after the GUC table is built; the entries stay valid
-/// for the life of the process, the array itself until the next setting is defined.
-pub unsafe fn guc_variables() -> Vec<*mut pg_sys::config_generic> {
+/// Call in a backend (or the postmaster) after the GUC table is built.
+pub unsafe fn find_guc_map<T>(f: impl FnMut(*mut pg_sys::config_generic) -> Option<T>) -> Option<T> {
     #[cfg(feature = "pg15")]
-    // SAFETY: the GUC array and its length, read together.
-    let (vars, n) = unsafe { (pg_sys::get_guc_variables(), pg_sys::GetNumConfigOptions() as usize) };
+    {
+        // SAFETY: the GUC array and its length, read together.
+        let (vars, n) = unsafe { (pg_sys::get_guc_variables(), pg_sys::GetNumConfigOptions() as usize) };
+        // SAFETY: `vars` holds `n` valid entries.
+        (0..n).map(|i| unsafe { *vars.add(i) }).find_map(f)
+    }
     #[cfg(not(feature = "pg15"))]
-    let (vars, n) = {
+    {
         let mut n: std::ffi::c_int = 0;
         // SAFETY: returns a palloc'd array and writes its length.
-        (unsafe { pg_sys::get_guc_variables(&mut n) }, n as usize)
-    };
-    // SAFETY: `vars` holds `n` entries.
-    (0..n).map(|i| unsafe { *vars.add(i) }).collect()
+        let vars = unsafe { pg_sys::get_guc_variables(&mut n) };
+        // SAFETY: `vars` holds `n` valid entries.
+        let found = (0..n as usize).map(|i| unsafe { *vars.add(i) }).find_map(f);
+        // SAFETY: the array get_guc_variables allocated for us (it may be in a long-lived
+        // context, a procedure's); the entries themselves stay valid.
+        unsafe { pg_sys::pfree(vars.cast()) };
+        found
+    }
 }

@@ -4,10 +4,12 @@
 //! A use must count even when the client's transaction rolls back, so it is not written in
 //! that transaction. It goes into a table in shared memory at once (every backend sees it from
 //! then on), and the database's background worker (`jwks_worker`) moves it into
-//! `jwt_guard.seen_jtis` within about a second, then forgets it in memory. A backend checks
-//! memory first and the table second, under the latest snapshot: an entry leaves memory only
-//! after its row is committed, so a replay is seen in one place or the other. A crash loses at
-//! most the uses of the last second.
+//! `jwt_guard.seen_jtis` within about a second, then forgets it in memory. An entry leaves
+//! memory only after its row is committed, so a replay is seen in one place or the other. A
+//! backend reads the table (latest snapshot) before it claims the jti in memory, and claims it
+//! only if no flush forgot entries in between (else it reads again): its own use, flushed right
+//! after the claim, is then never taken for an earlier one. A crash loses at most the uses of
+//! the last second.
 
 use crate::errors::GuardError;
 use jwt_guard_core::revocation::replay_digest;
@@ -40,12 +42,13 @@ struct Seen {
     exp: i64,
 }
 
+/// The waiting uses, and how many flushes have forgotten written ones (see `guard`).
 #[derive(Copy, Clone)]
-pub struct Pending([Seen; SLOTS]);
+pub struct Pending([Seen; SLOTS], u64);
 
 impl Default for Pending {
     fn default() -> Self {
-        Pending([Seen::default(); SLOTS])
+        Pending([Seen::default(); SLOTS], 0)
     }
 }
 
@@ -78,33 +81,53 @@ pub fn guard(identity: &Identity, record: bool) -> Result<(), GuardError> {
     };
     let digest = replay_digest(iss, jti);
     let db = crate::jwks_worker::this_database();
-    if record {
-        // SAFETY: reads shared state; callable in any backend.
-        if unsafe { pg_sys::RecoveryInProgress() } {
-            return refuse(ReplayRefusal::Standby);
+    if !record {
+        // verify(): uses nothing up, so memory and table are read in either order.
+        if in_memory(db, &digest) || in_table(&digest)? {
+            return refuse(ReplayRefusal::Replayed);
         }
-        // Memory first: claimed here, the jti is refused to everyone else from now on.
-        match claim(db, digest, identity.exp) {
+        return Ok(());
+    }
+    // SAFETY: reads shared state; callable in any backend.
+    if unsafe { pg_sys::RecoveryInProgress() } {
+        return refuse(ReplayRefusal::Standby);
+    }
+    // The table is read before the claim, so our own use, written by the worker right after
+    // the claim, is never mistaken for an earlier one. An earlier use is in memory until its
+    // row has committed: if no flush forgot anything between the table read and the claim, an
+    // earlier use is either still in memory (Taken) or was committed before the table read.
+    // Otherwise read again.
+    for _ in 0..RETRIES {
+        let flushes = PENDING.share().1;
+        if in_table(&digest)? {
+            return refuse(ReplayRefusal::Replayed);
+        }
+        match claim(db, digest, identity.exp, flushes) {
             Claim::Taken => return refuse(ReplayRefusal::Replayed),
             Claim::Full => {
                 crate::jwks_worker::replay_pending();
                 return refuse(ReplayRefusal::Full);
             }
-            Claim::Claimed => crate::jwks_worker::replay_pending(),
+            Claim::Claimed => {
+                crate::jwks_worker::replay_pending();
+                return Ok(());
+            }
+            Claim::Moved => continue,
         }
-    } else if in_memory(db, &digest) {
-        return refuse(ReplayRefusal::Replayed);
     }
-    if in_table(&digest)? {
-        return refuse(ReplayRefusal::Replayed);
-    }
-    Ok(())
+    // Flushes end about once a second: four in a row during one check mean something is off.
+    refuse(ReplayRefusal::Full)
 }
+
+/// Attempts at a claim while flushes keep finishing in between.
+const RETRIES: usize = 4;
 
 enum Claim {
     Claimed,
     Taken,
     Full,
+    /// A flush forgot uses since the caller read the table: read it again.
+    Moved,
 }
 
 fn home(digest: &[u8; 16]) -> usize {
@@ -128,8 +151,11 @@ fn find(slots: &[Seen; SLOTS], db: u32, digest: &[u8; 16]) -> Result<usize, Opti
     Err(None)
 }
 
-fn claim(db: u32, digest: [u8; 16], exp: i64) -> Claim {
+fn claim(db: u32, digest: [u8; 16], exp: i64, flushes_seen: u64) -> Claim {
     let mut table = PENDING.exclusive();
+    if table.1 != flushes_seen {
+        return Claim::Moved;
+    }
     match find(&table.0, db, &digest) {
         Ok(_) => Claim::Taken,
         Err(None) => Claim::Full,
@@ -225,6 +251,7 @@ pub fn forget(db: u32, written: &[[u8; 16]]) {
             table.0[i] = s;
         }
     }
+    table.1 = table.1.wrapping_add(1);
 }
 
 /// Worker side: rows whose tokens expired (plus the largest leeway) can go.

@@ -80,6 +80,9 @@ SELECT (SELECT why FROM (SELECT CASE
   WHEN EXISTS (SELECT 1 FROM pg_class c, aclexplode(c.relacl) a
                WHERE c.relacl IS NOT NULL AND a.grantee IN (m.oid, 0) AND a.privilege_type = 'TRIGGER')
     THEN 'it holds the TRIGGER privilege on a table (a trigger would see every tenant''s writes)'
+  WHEN EXISTS (SELECT 1 FROM pg_class c, aclexplode(c.relacl) a
+               WHERE c.relacl IS NOT NULL AND a.grantee IN (m.oid, 0) AND a.privilege_type = 'MAINTAIN')
+    THEN 'it holds the MAINTAIN privilege on a table (it could lock the table against every tenant or rewrite its planner statistics)'
 END AS why, m.rolsuper
   FROM pg_roles m
   WHERE pg_has_role($1::oid, m.oid, 'MEMBER')) AS q

@@ -221,6 +221,7 @@ def build():
         "ROLE_TRIGGER_HOLDER": es.token(role="trigger_holder"),
         "ROLE_OWNER_MEMBER": es.token(role="owner_member"),
         "ROLE_TRUNCATE_HOLDER": es.token(role="truncate_holder"),
+        "ROLE_MAINTAIN_HOLDER": es.token(role="maintain_holder"),
         "ROLE_UNLISTED": es.token(role="unlisted_role"),
         "ROLE_MISSING": es.token(role="ghost_role"),
         "ROLE_NONE": es.token(role="none"),

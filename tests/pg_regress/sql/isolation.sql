@@ -195,6 +195,28 @@ SELECT jwt_guard.authenticate(:'tok_acme') ->> 'sub' AS sub;
 SELECT set_config('row_security', 'off', false) AS sneaky;
 COMMIT;
 SELECT current_setting('row_security') AS row_security, current_user;
+-- So is one changed inside a function body (PL/pgSQL, an inlined SQL function, a SET statement),
+-- and one changed before the token in the same transaction.
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_acme') ->> 'sub' AS sub;
+SELECT t.sneaky_plpgsql();
+COMMIT;
+SELECT current_setting('row_security') AS row_security;
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_acme') ->> 'sub' AS sub;
+SELECT t.sneaky_sql();
+COMMIT;
+SELECT current_setting('row_security') AS row_security;
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_acme') ->> 'sub' AS sub;
+SELECT t.sneaky_set();
+COMMIT;
+SELECT current_setting('row_security') AS row_security;
+BEGIN;
+SELECT set_config('row_security', 'off', false) AS before_token;
+SELECT jwt_guard.authenticate(:'tok_acme') ->> 'sub' AS sub;
+COMMIT;
+SELECT current_setting('row_security') AS row_security;
 
 -- Tenants compare exactly, whatever the column type.
 BEGIN;

@@ -13,6 +13,15 @@ CREATE ROLE truncate_holder NOLOGIN;
 GRANT TRUNCATE ON orders TO truncate_holder;
 CREATE ROLE owner_member NOLOGIN;
 GRANT func_owner TO owner_member;
+-- MAINTAIN exists from PostgreSQL 17: LOCK in any mode, and planner statistics on 18.
+CREATE ROLE maintain_holder NOLOGIN;
+GRANT SELECT ON orders TO maintain_holder;
+DO $$
+BEGIN
+    IF current_setting('server_version_num')::int >= 170000 THEN
+        EXECUTE 'GRANT MAINTAIN ON orders TO maintain_holder';
+    END IF;
+END $$;
 \c - tester
 SHOW pg_jwt_guard.allowed_roles;
 \getenv tok_superuser TOK_ROLE_SUPERUSER
@@ -31,6 +40,7 @@ SHOW pg_jwt_guard.allowed_roles;
 \getenv tok_trigger_holder TOK_ROLE_TRIGGER_HOLDER
 \getenv tok_owner_member TOK_ROLE_OWNER_MEMBER
 \getenv tok_truncate_holder TOK_ROLE_TRUNCATE_HOLDER
+\getenv tok_maintain_holder TOK_ROLE_MAINTAIN_HOLDER
 \getenv tok_unlisted TOK_ROLE_UNLISTED
 \getenv tok_missing TOK_ROLE_MISSING
 \getenv tok_none TOK_ROLE_NONE
@@ -60,6 +70,10 @@ SELECT t.auth(:'tok_schema_owner');
 SELECT t.auth(:'tok_trigger_holder');
 SELECT t.auth(:'tok_owner_member');
 SELECT t.auth(:'tok_truncate_holder');
+-- Refused where the privilege exists (17 and later); before 17 the role holds only SELECT.
+SELECT CASE WHEN current_setting('server_version_num')::int >= 170000
+            THEN t.auth(:'tok_maintain_holder') LIKE '42501: %holds the MAINTAIN privilege%'
+            ELSE t.auth(:'tok_maintain_holder') LIKE 'ok: maintain_holder %' END AS maintain_checked;
 -- TRUNCATE ignores row level security: a role may hold it, a token may not use it on such a table.
 BEGIN;
 SELECT jwt_guard.authenticate(:'tok_truncate_holder') ->> 'role' AS role;

@@ -102,3 +102,15 @@ BEGIN
 EXCEPTION WHEN others THEN
     RETURN SQLSTATE || ': ' || SQLERRM;
 END $$;
+-- Function bodies that change a setting at session level, for the isolation suite's commit check.
+CREATE FUNCTION t.sneaky_plpgsql() RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('row_security', 'off', false);
+    RETURN 'called';
+END $$;
+CREATE FUNCTION t.sneaky_sql() RETURNS text LANGUAGE sql AS $$ SELECT set_config('row_security', 'off', false) $$;
+CREATE FUNCTION t.sneaky_set() RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    SET row_security = off;
+    RETURN 'called';
+END $$;
