@@ -33,15 +33,16 @@ ensure_rust_tools() {
 
 # Registers with pgrx every PostgreSQL this machine has built (init rewrites the whole list).
 pgrx_init() {
-    local args=(--pg15 /usr/lib/postgresql/15/bin/pg_config) want="pg15" v
+    local cache=${JWT_GUARD_PG_CACHE:-/var/cache/pg_jwt_guard} v
+    local args=(--pg15 /usr/lib/postgresql/15/bin/pg_config) want=("pg15 = \"/usr/lib/postgresql/15/bin/pg_config\"")
     for v in 17 18; do
-        if [ -x "${JWT_GUARD_PG_CACHE:-/var/cache/pg_jwt_guard}/pg$v/bin/pg_config" ]; then
-            args+=(--pg$v "${JWT_GUARD_PG_CACHE:-/var/cache/pg_jwt_guard}/pg$v/bin/pg_config")
-            want="$want pg$v"
+        if [ -x "$cache/pg$v/bin/pg_config" ]; then
+            args+=(--pg$v "$cache/pg$v/bin/pg_config")
+            want+=("pg$v = \"$cache/pg$v/bin/pg_config\"")
         fi
     done
-    for v in $want; do
-        if [ ! -f "$HOME/.pgrx/config.toml" ] || ! grep -q "^$v = " "$HOME/.pgrx/config.toml"; then
+    for v in "${want[@]}"; do
+        if [ ! -f "$HOME/.pgrx/config.toml" ] || ! grep -qxF "$v" "$HOME/.pgrx/config.toml"; then
             cargo pgrx init "${args[@]}" >/dev/null
             return
         fi
