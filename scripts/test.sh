@@ -58,15 +58,21 @@ count() {
     fi
 }
 
+# Runs one step, shows its output, and adds its closing line to the totals.
+step() {
+    local out
+    out=$(mktemp)
+    set +e
+    "$@" 2>&1 | tee "$out"
+    set -e
+    count "$out"
+}
+
 for v in "${versions[@]}"; do
     select_pg "$v"
     install_extension
     log "SQL suites and scenarios on PostgreSQL $v"
-    out=$(mktemp)
-    set +e
-    python3 tests/run_tests.py 2>&1 | tee "$out"
-    set -e
-    count "$out"
+    step python3 tests/run_tests.py
 done
 
 if [ "${1:-}" = "--all" ]; then
@@ -75,25 +81,13 @@ if [ "${1:-}" = "--all" ]; then
         select_pg "$v"
         install_extension
         log "cluster checks on PostgreSQL $v (standby, preloaded neighbours, dump and restore)"
-        out=$(mktemp)
-        set +e
-        python3 tests/run_tests.py --only cluster 2>&1 | tee "$out"
-        set -e
-        count "$out"
+        step python3 tests/run_tests.py --only cluster
     done
     select_pg 15
     log "upgrade from 0.1.0 (PostgreSQL 15)"
-    out=$(mktemp)
-    set +e
-    bash scripts/upgrade_test.sh 2>&1 | tee "$out"
-    set -e
-    count "$out"
+    step bash scripts/upgrade_test.sh
     log "Debian package (PostgreSQL 15)"
-    out=$(mktemp)
-    set +e
-    bash scripts/package.sh --check 2>&1 | tee "$out"
-    set -e
-    count "$out"
+    step bash scripts/package.sh --check
 fi
 
 log "versions: ${versions[*]}; $((SECONDS - started)) s"

@@ -36,18 +36,8 @@ class Node(Cluster):
             super().__init__()
             return
         # A standby: a base backup of `data_from`, which writes standby.signal and primary_conninfo.
-        import pwd
-        import tempfile
-        self.dir = tempfile.mkdtemp(prefix="jwt_guard_standby_")
-        pg = pwd.getpwnam("postgres")
-        os.chown(self.dir, pg.pw_uid, pg.pw_gid)
-        self.data = os.path.join(self.dir, "data")
-        self._run([f"{PGBIN}/pg_basebackup", "-h", data_from.dir, "-p", str(data_from.port), "-U", "postgres",
-                   "-D", self.data, "-R", "-X", "stream", "-c", "fast"])
-
-    def psql(self, *args):
-        subprocess.run(["runuser", "-u", "postgres", "--", f"{PGBIN}/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
-                        "-h", self.dir, "-p", str(self.port)] + list(args), check=True, capture_output=True)
+        super().__init__(lambda data: [f"{PGBIN}/pg_basebackup", "-h", data_from.dir, "-p", str(data_from.port),
+                                       "-U", "postgres", "-D", data, "-R", "-X", "stream", "-c", "fast"])
 
 
 def wait_replayed(primary, standby, timeout=30):

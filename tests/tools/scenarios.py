@@ -29,12 +29,14 @@ PORT = 58433
 class Cluster:
     port = PORT  # subclasses (bench/bench.py) pick their own so both can run at once
 
-    def __init__(self):
+    def __init__(self, make_data=None):
+        """A new data directory: initdb, or `make_data(data)` (the command that fills it)."""
         self.dir = tempfile.mkdtemp(prefix="jwt_guard_scenario_")
         pg = pwd.getpwnam("postgres")
         os.chown(self.dir, pg.pw_uid, pg.pw_gid)
         self.data = os.path.join(self.dir, "data")
-        self._run([f"{PGBIN}/initdb", "-A", "trust", "-U", "postgres", "-D", self.data])
+        self._run(make_data(self.data) if make_data else
+                  [f"{PGBIN}/initdb", "-A", "trust", "-U", "postgres", "-D", self.data])
 
     def _run(self, cmd):
         env = {k: v for k, v in os.environ.items() if k != "RUST_BACKTRACE"}
