@@ -83,7 +83,7 @@ impl Identity {
     }
 }
 
-fn lookup<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+pub(crate) fn lookup<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
     if name.starts_with('/') {
         let (first, rest) = split_pointer(name);
         let top = claims.get(&first)?;
@@ -153,7 +153,7 @@ pub fn check(
 }
 
 /// The role claim: a non-empty string, or a non-empty array of non-empty strings.
-fn role_claim(claims: &Map<String, Value>, name: &str) -> Result<Option<RoleClaim>, Rejection> {
+pub(crate) fn role_claim(claims: &Map<String, Value>, name: &str) -> Result<Option<RoleClaim>, Rejection> {
     let bad = || Rejection::BadClaimType(name.to_owned());
     match lookup(claims, name) {
         None => Ok(None),
@@ -167,7 +167,7 @@ fn role_claim(claims: &Map<String, Value>, name: &str) -> Result<Option<RoleClai
     }
 }
 
-fn optional_string(claims: &Map<String, Value>, name: &str) -> Result<Option<String>, Rejection> {
+pub(crate) fn optional_string(claims: &Map<String, Value>, name: &str) -> Result<Option<String>, Rejection> {
     match claims.get(name) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -176,7 +176,7 @@ fn optional_string(claims: &Map<String, Value>, name: &str) -> Result<Option<Str
 }
 
 /// A NUL would truncate any C string we hand to PostgreSQL (E10).
-fn refuse_nul(claims: &Map<String, Value>) -> Result<(), Rejection> {
+pub(crate) fn refuse_nul(claims: &Map<String, Value>) -> Result<(), Rejection> {
     fn walk(v: &Value) -> bool {
         match v {
             Value::String(s) => s.contains('\0'),
@@ -193,7 +193,7 @@ fn refuse_nul(claims: &Map<String, Value>) -> Result<(), Rejection> {
 
 /// An integer NumericDate. Floats, strings, booleans and negative values are refused
 /// (CVE-2026-25537 class). Values beyond i64 are clamped so the lifetime check refuses them.
-fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Option<i64>, Rejection> {
+pub(crate) fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Option<i64>, Rejection> {
     match claims.get(name) {
         None => Ok(None),
         Some(Value::Number(n)) => {
@@ -216,20 +216,42 @@ fn check_times(claims: &Map<String, Value>, policy: &Policy, now: i64) -> Result
     let exp = numeric_date(claims, "exp")?.ok_or(Rejection::MissingClaim("exp"))?;
     let nbf = numeric_date(claims, "nbf")?;
     let iat = numeric_date(claims, "iat")?;
-    let (now128, leeway) = (i128::from(now), i128::from(policy.leeway));
-    let max = i128::from(policy.max_lifetime);
-    if i128::from(exp) + leeway < now128 {
+    exp_in_time(exp, policy, now)?;
+    nbf_in_time(nbf, policy, now)?;
+    iat_in_time(iat, policy, now)?;
+    lifetime_in_bounds(exp, iat, policy, now)?;
+    Ok(exp)
+}
+
+pub(crate) fn exp_in_time(exp: i64, policy: &Policy, now: i64) -> Result<(), Rejection> {
+    if i128::from(exp) + i128::from(policy.leeway) < i128::from(now) {
         return Err(Rejection::Expired { exp, now });
     }
-    if let Some(nbf) = nbf {
-        if i128::from(nbf) > now128 + leeway {
-            return Err(Rejection::NotYetValid { nbf });
+    Ok(())
+}
+
+pub(crate) fn nbf_in_time(nbf: Option<i64>, policy: &Policy, now: i64) -> Result<(), Rejection> {
+    match nbf {
+        Some(nbf) if i128::from(nbf) > i128::from(now) + i128::from(policy.leeway) => {
+            Err(Rejection::NotYetValid { nbf })
         }
+        _ => Ok(()),
     }
-    if let Some(iat) = iat {
-        if i128::from(iat) > now128 + leeway {
-            return Err(Rejection::IssuedInFuture { iat });
+}
+
+pub(crate) fn iat_in_time(iat: Option<i64>, policy: &Policy, now: i64) -> Result<(), Rejection> {
+    match iat {
+        Some(iat) if i128::from(iat) > i128::from(now) + i128::from(policy.leeway) => {
+            Err(Rejection::IssuedInFuture { iat })
         }
+        _ => Ok(()),
+    }
+}
+
+/// `exp - iat` within the longest lifetime, and `exp - now` within it plus the leeway.
+pub(crate) fn lifetime_in_bounds(exp: i64, iat: Option<i64>, policy: &Policy, now: i64) -> Result<(), Rejection> {
+    let max = i128::from(policy.max_lifetime);
+    if let Some(iat) = iat {
         let lifetime = i128::from(exp) - i128::from(iat);
         if lifetime > max {
             return Err(Rejection::LifetimeTooLong {
@@ -238,14 +260,14 @@ fn check_times(claims: &Map<String, Value>, policy: &Policy, now: i64) -> Result
             });
         }
     }
-    let remaining = i128::from(exp) - now128;
-    if remaining > max + leeway {
+    let remaining = i128::from(exp) - i128::from(now);
+    if remaining > max + i128::from(policy.leeway) {
         return Err(Rejection::LifetimeTooLong {
             seconds: clamp(remaining),
             max: policy.max_lifetime,
         });
     }
-    Ok(exp)
+    Ok(())
 }
 
 fn clamp(v: i128) -> i64 {
@@ -253,7 +275,11 @@ fn clamp(v: i128) -> i64 {
 }
 
 /// `iss` is one string (RFC 7519), accepted only when it matches every configured source.
-fn check_issuer(claims: &Map<String, Value>, key_issuer: Option<&str>, policy: &Policy) -> Result<(), Rejection> {
+pub(crate) fn check_issuer(
+    claims: &Map<String, Value>,
+    key_issuer: Option<&str>,
+    policy: &Policy,
+) -> Result<(), Rejection> {
     if key_issuer.is_none() && policy.issuers.is_empty() {
         return Err(Rejection::NoIssuerConfigured);
     }
@@ -279,7 +305,7 @@ fn check_issuer(claims: &Map<String, Value>, key_issuer: Option<&str>, policy: &
     }
 }
 
-fn check_audience(claims: &Map<String, Value>, policy: &Policy) -> Result<(), Rejection> {
+pub(crate) fn check_audience(claims: &Map<String, Value>, policy: &Policy) -> Result<(), Rejection> {
     let Some(aud) = claims.get("aud") else {
         if policy.audience.is_empty() {
             return Ok(());
@@ -308,7 +334,7 @@ fn check_audience(claims: &Map<String, Value>, policy: &Policy) -> Result<(), Re
 }
 
 /// `scope` as a space-separated string, or `scp` as an array of strings (or one string).
-fn scopes(claims: &Map<String, Value>) -> Result<Vec<String>, Rejection> {
+pub(crate) fn scopes(claims: &Map<String, Value>) -> Result<Vec<String>, Rejection> {
     let mut out = Vec::new();
     match claims.get("scope") {
         None => {}

@@ -5,6 +5,7 @@
 
 pub mod claims;
 pub mod error;
+pub mod explain;
 pub mod json;
 pub mod keys;
 pub mod permissions;

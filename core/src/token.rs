@@ -21,9 +21,9 @@ const FORBIDDEN_HEADERS: &[&str] = &["crit", "cty", "jku", "x5u", "jwk", "x5c", 
 pub struct ParsedToken<'a> {
     pub alg: Algorithm,
     pub kid: Option<String>,
-    signing_input: &'a str,
-    payload: &'a str,
-    signature: &'a str,
+    pub(crate) signing_input: &'a str,
+    pub(crate) payload: &'a str,
+    pub(crate) signature: &'a str,
 }
 
 /// Size, alphabet, segments and header policy. Nothing here trusts the token.
@@ -74,7 +74,7 @@ impl ParsedToken<'_> {
     }
 }
 
-fn decode_object(segment: &str, part: &'static str) -> Result<Map<String, Value>, Rejection> {
+pub(crate) fn decode_object(segment: &str, part: &'static str) -> Result<Map<String, Value>, Rejection> {
     let bytes = URL_SAFE_NO_PAD
         .decode(segment)
         .map_err(|_| Rejection::BadEncoding(part))?;
@@ -90,7 +90,7 @@ fn decode_object(segment: &str, part: &'static str) -> Result<Map<String, Value>
     }
 }
 
-fn check_header(header: &Map<String, Value>) -> Result<(Algorithm, Option<String>), Rejection> {
+pub(crate) fn check_header(header: &Map<String, Value>) -> Result<(Algorithm, Option<String>), Rejection> {
     if let Some(name) = FORBIDDEN_HEADERS.iter().find(|h| header.contains_key(**h)) {
         return Err(Rejection::ForbiddenHeader((*name).to_owned()));
     }
@@ -125,12 +125,25 @@ fn typ_accepted(typ: &str) -> bool {
 
 /// Verifies the signature with `key` (whose algorithm must equal the token's), then the claims.
 pub fn verify(parsed: &ParsedToken<'_>, key: &VerifyingKey, policy: &Policy, now: i64) -> Result<Identity, Rejection> {
+    check_algorithm(parsed, key)?;
+    check_signature(parsed, key)?;
+    let claims = decode_object(parsed.payload, "payload")?;
+    claims::check(claims, key.issuer.as_deref(), parsed.kid.as_deref(), policy, now)
+}
+
+/// The token's algorithm must be the one the key is pinned to.
+pub fn check_algorithm(parsed: &ParsedToken<'_>, key: &VerifyingKey) -> Result<(), Rejection> {
     if parsed.alg != key.alg {
         return Err(Rejection::AlgorithmMismatch {
             token: alg_name(parsed.alg).into(),
             key: alg_name(key.alg).into(),
         });
     }
+    Ok(())
+}
+
+/// The signature alone, with the key's algorithm (callers check the algorithm first).
+pub fn check_signature(parsed: &ParsedToken<'_>, key: &VerifyingKey) -> Result<(), Rejection> {
     provider::install();
     if URL_SAFE_NO_PAD.decode(parsed.signature).is_err() {
         return Err(Rejection::BadEncoding("signature"));
@@ -142,9 +155,9 @@ pub fn verify(parsed: &ParsedToken<'_>, key: &VerifyingKey, policy: &Policy, now
         key.alg,
     )
     .unwrap_or(false);
-    if !ok {
-        return Err(Rejection::BadSignature);
+    if ok {
+        Ok(())
+    } else {
+        Err(Rejection::BadSignature)
     }
-    let claims = decode_object(parsed.payload, "payload")?;
-    claims::check(claims, key.issuer.as_deref(), parsed.kid.as_deref(), policy, now)
 }

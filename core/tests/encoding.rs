@@ -107,7 +107,7 @@ fn padding_plus_and_slash_are_bad_characters() {
 
 /// A non-canonical spelling: the last character carries non-zero unused bits.
 fn non_canonical(segment: &str) -> String {
-    assert!(segment.len() % 4 != 0, "segment must have unused bits");
+    assert!(!segment.len().is_multiple_of(4), "segment must have unused bits");
     let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let last = segment.as_bytes()[segment.len() - 1];
     let index = alphabet.iter().position(|&c| c == last).unwrap();
@@ -118,7 +118,7 @@ fn non_canonical(segment: &str) -> String {
 }
 
 fn len_with_unused_bits(payload_len: usize) -> bool {
-    payload_len % 3 != 0
+    !payload_len.is_multiple_of(3)
 }
 
 // E1: non-canonical trailing bits in each segment, signed where the signature covers it.
