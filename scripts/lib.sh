@@ -24,6 +24,9 @@ ensure_apt() {
 
 ensure_rust_tools() {
     export PATH="$HOME/.cargo/bin:$PATH"
+    if ! cargo clippy --version >/dev/null 2>&1 || ! cargo fmt --version >/dev/null 2>&1; then
+        rustup component add clippy rustfmt
+    fi
     if ! cargo pgrx --version 2>/dev/null | grep -q "$PGRX_VERSION"; then
         log "installing cargo-pgrx $PGRX_VERSION (takes a few minutes)"
         cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
@@ -68,14 +71,27 @@ ensure_python() {
         python3 -m pip install --quiet --disable-pip-version-check "PyJWT[crypto]>=2.6" "cryptography>=38" "psycopg[binary]>=3.1" \
             || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-jwt python3-cryptography python3-psycopg >/dev/null
     fi
+    # The client examples of docs/clients.md (tests/tools/clients.py) run with these two as well.
+    if ! python3 -c 'import psycopg_pool, asyncpg' 2>/dev/null; then
+        log "installing Python client libraries for the client examples (psycopg-pool, asyncpg)"
+        python3 -m pip install --quiet --disable-pip-version-check "psycopg-pool>=3.1" "asyncpg>=0.27" \
+            || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-psycopg-pool python3-asyncpg >/dev/null
+    fi
 }
 
-# The pooled neighbour suite drives node-postgres too (it installs the npm package pg itself).
+# The pooled neighbour suite drives node-postgres too (it installs the npm package pg itself);
+# the client examples use the one locked in tests/tools/node/package-lock.json.
 ensure_node() {
     if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
         log "installing nodejs and npm (Debian)"
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+    fi
+    local node_dir
+    node_dir="$(dirname "${BASH_SOURCE[0]}")/../tests/tools/node"
+    if [ ! -f "$node_dir/node_modules/pg/package.json" ]; then
+        log "installing node-postgres for the client examples (npm ci in tests/tools/node)"
+        (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
     fi
 }
 

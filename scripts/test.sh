@@ -68,6 +68,19 @@ step() {
     count "$out"
 }
 
+# Formatting and clippy (warnings are errors), for the core and the extension.
+lints() {
+    local ok=0 bad=0 cmd
+    for cmd in "cargo fmt --all -- --check" \
+               "cargo clippy -p jwt_guard_core --all-targets -- -D warnings" \
+               "cargo clippy --no-default-features --features pg15 --all-targets -- -D warnings"; do
+        if $cmd; then ok=$((ok + 1)); else echo "lint FAILED: $cmd"; bad=$((bad + 1)); fi
+    done
+    echo "lints: $ok passed, $bad failed"
+}
+log "lints (cargo fmt --check, cargo clippy -D warnings)"
+step lints
+
 for v in "${versions[@]}"; do
     select_pg "$v"
     install_extension

@@ -55,6 +55,8 @@ GRANT EXECUTE ON FUNCTION
     jwt_guard.unrevoke_token(text),
     jwt_guard.unrevoke_subject(text, text)
     TO jwt_guard_admin;
+REVOKE EXECUTE ON FUNCTION jwt_guard.explain(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION jwt_guard.explain(text, text), jwt_guard.check_setup() TO jwt_guard_admin;
 GRANT SELECT ON jwt_guard.keys, jwt_guard.issuers, jwt_guard.revocations TO jwt_guard_admin;
 "#,
     name = "admin_privileges",

@@ -190,8 +190,8 @@ fn relation_name(relid: pg_sys::Oid) -> String {
     unsafe {
         format!(
             "{}.{}",
-            crate::guardrails::schema_of(relid),
-            crate::guardrails::cstr(pg_sys::get_rel_name(relid))
+            crate::nodes::schema_of(relid),
+            crate::nodes::cstr(pg_sys::get_rel_name(relid))
         )
     }
 }
@@ -279,7 +279,7 @@ pub unsafe fn utility(node: *mut pg_sys::Node) {
             }
             pg_sys::NodeTag::T_TruncateStmt => (
                 "TRUNCATE".to_owned(),
-                crate::guardrails::truncate_targets(node as *mut pg_sys::TruncateStmt)
+                crate::nodes::truncate_targets(node as *mut pg_sys::TruncateStmt)
                     .into_iter()
                     .map(|r| json!({"relation": relation_name(r), "privileges": ["TRUNCATE"]}))
                     .collect(),

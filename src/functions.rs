@@ -11,7 +11,7 @@ use pgrx::JsonB;
 use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -79,11 +79,11 @@ fn check(
     attempt.role = Some(role.clone());
     let oid = role_checks::resolve(&role)?;
     let serialized = serde_json::to_string(&*identity)
-        .map_err(|_| GuardError::Setting("identity could not be serialized".into()))?;
+        .map_err(|_| GuardError::Internal("the identity could not be serialized".into()))?;
     let claims = serde_json::to_string(&identity.claims)
         .ok()
         .and_then(|text| PreparedJsonb::from_json_text(&text))
-        .ok_or_else(|| GuardError::Setting("claims could not be converted to jsonb".into()))?;
+        .ok_or_else(|| GuardError::Internal("the claims could not be converted to jsonb".into()))?;
     Ok((
         cache::store(
             key,
@@ -157,8 +157,11 @@ fn import_jwks(jwks: Option<JsonB>, issuer: default!(Option<&str>, "NULL")) -> i
 /// Retires a key: from the next authenticate() on, no session accepts tokens signed with it.
 /// Without `issuer`, every active key with that kid is retired.
 #[pg_extern(volatile, parallel_unsafe)]
-fn retire_key(kid: &str, issuer: default!(Option<&str>, "NULL")) {
+fn retire_key(kid: Option<&str>, issuer: default!(Option<&str>, "NULL")) {
     let _admin = crate::admin::enter("retire_key()");
+    let Some(kid) = kid else {
+        GuardError::Key(KeyError::new("kid must not be NULL")).raise()
+    };
     keystore::retire(kid, issuer).or_raise();
 }
 

@@ -9,28 +9,15 @@
 
 use crate::errors::{GuardError, OrRaise};
 use crate::isolation::{self, Phase};
-use crate::pg_version::{self, RelPermission};
+use crate::nodes::{cstr, schema_of};
+use crate::pg_version::RelPermission;
 use crate::{context, identity, preload, settings};
 use jwt_guard_core::permissions::{Command, Denial, Permissions};
 use jwt_guard_core::Identity;
 use pgrx::prelude::*;
-use pgrx::PgList;
 use pgrx::PgSqlErrorCode;
 use std::ffi::CStr;
 use std::rc::Rc;
-
-static mut PREV_CHECK_PERMS: pg_sys::ExecutorCheckPerms_hook_type = None;
-static mut PREV_EMIT_LOG: pg_sys::emit_log_hook_type = None;
-
-pub fn install() {
-    // SAFETY: postmaster start-up, single-threaded; backends inherit the pointers by fork.
-    unsafe {
-        PREV_CHECK_PERMS = pg_sys::ExecutorCheckPerms_hook;
-        pg_sys::ExecutorCheckPerms_hook = Some(check_perms);
-        PREV_EMIT_LOG = pg_sys::emit_log_hook;
-        pg_sys::emit_log_hook = Some(emit_log);
-    }
-}
 
 /// The identity to enforce, if enforcement applies to the statement running now. Code running
 /// with another owner's rights (SECURITY DEFINER, our own catalog reads) is PostgreSQL's to
@@ -47,31 +34,8 @@ fn denied(message: String) -> GuardError {
     GuardError::Denied(message)
 }
 
-#[cfg(feature = "pg15")]
-#[pg_guard]
-unsafe extern "C-unwind" fn check_perms(range_table: *mut pg_sys::List, ereport: bool) -> bool {
-    // SAFETY: Postgres passes the statement's range table, which holds the permissions.
-    let relations = unsafe { pg_version::relation_permissions(range_table) };
-    // SAFETY: chaining to the previous hook with Postgres' own arguments.
-    verdict(&relations, ereport) && unsafe { PREV_CHECK_PERMS.is_none_or(|prev| prev(range_table, ereport)) }
-}
-
-#[cfg(not(feature = "pg15"))]
-#[pg_guard]
-unsafe extern "C-unwind" fn check_perms(
-    range_table: *mut pg_sys::List,
-    perm_infos: *mut pg_sys::List,
-    ereport: bool,
-) -> bool {
-    // SAFETY: Postgres passes the statement's permission infos.
-    let relations = unsafe { pg_version::relation_permissions(perm_infos) };
-    // SAFETY: chaining to the previous hook with Postgres' own arguments.
-    verdict(&relations, ereport)
-        && unsafe { PREV_CHECK_PERMS.is_none_or(|prev| prev(range_table, perm_infos, ereport)) }
-}
-
 /// Our answer for the relations of one permission check: raises when asked to, else false.
-fn verdict(relations: &[RelPermission], ereport: bool) -> bool {
+pub fn verdict(relations: &[RelPermission], ereport: bool) -> bool {
     let result = anonymous_tables(relations).and_then(|()| match enforced() {
         // SAFETY: the relations come from the statement being checked now.
         Some(identity) => unsafe { check_relations(relations, identity.permissions.as_ref()) },
@@ -148,20 +112,6 @@ unsafe fn check_relation(
     })
 }
 
-pub unsafe fn schema_of(relid: pg_sys::Oid) -> String {
-    // SAFETY: syscache lookups; NULL results become empty strings.
-    unsafe { cstr(pg_sys::get_namespace_name(pg_sys::get_rel_namespace(relid))) }
-}
-
-pub unsafe fn cstr(p: *const std::ffi::c_char) -> String {
-    // SAFETY: p is NULL or a NUL-terminated string from Postgres.
-    unsafe {
-        p.as_ref()
-            .map(|p| CStr::from_ptr(p).to_string_lossy().into_owned())
-            .unwrap_or_default()
-    }
-}
-
 /// Column names of a privilege bitmap; a whole-row reference is reported as "*", which no
 /// column list contains, so it needs a grant without a column list.
 unsafe fn column_names(relid: pg_sys::Oid, cols: *mut pg_sys::Bitmapset) -> Vec<String> {
@@ -190,7 +140,7 @@ pub unsafe fn utility_refusal(node: *mut pg_sys::Node) -> Option<GuardError> {
     // SAFETY: node is the statement's valid parse tree; casts follow the tag.
     unsafe {
         // EXPLAIN of CREATE TABLE AS / SELECT INTO creates the table: judge what it wraps.
-        if let Some(inner) = crate::lockdown::explained_utility(node) {
+        if let Some(inner) = crate::nodes::explained_utility(node) {
             return utility_refusal(inner);
         }
         match (*node).type_ {
@@ -218,35 +168,13 @@ unsafe fn truncate_refusal(stmt: *mut pg_sys::TruncateStmt, permissions: Option<
         ));
     }
     // SAFETY: the statement's own relation list.
-    for relid in unsafe { truncate_targets(stmt) } {
+    for relid in unsafe { crate::nodes::truncate_targets(stmt) } {
         // SAFETY: relid was just resolved.
         if let Err(e) = unsafe { check_relation(permissions, Command::Truncate, relid, std::ptr::null_mut()) } {
             return Some(e);
         }
     }
     None
-}
-
-/// The relations a TRUNCATE names, resolved without locks; missing ones are left out for
-/// PostgreSQL to report.
-pub unsafe fn truncate_targets(stmt: *mut pg_sys::TruncateStmt) -> Vec<pg_sys::Oid> {
-    // SAFETY: a list of RangeVar, as the grammar builds it; each name is resolved as given.
-    unsafe {
-        let relations = PgList::<pg_sys::RangeVar>::from_pg((*stmt).relations);
-        relations
-            .iter_ptr()
-            .map(|rv| {
-                pg_sys::RangeVarGetRelidExtended(
-                    rv,
-                    pg_sys::NoLock as i32,
-                    pg_sys::RVROption::RVR_MISSING_OK,
-                    None,
-                    std::ptr::null_mut(),
-                )
-            })
-            .filter(|relid| *relid != pg_sys::InvalidOid)
-            .collect()
-    }
 }
 
 /// Whether the token lists the named action (exact, case-sensitive). False without identity
@@ -276,8 +204,7 @@ fn require(action: Option<&str>) {
 /// an integrity violation, whatever the message language) may show columns that a token's
 /// permissions do not let it read. Under an enforced identity they are
 /// kept for the server log only. When the identity cannot be read, they are hidden too.
-#[pg_guard]
-unsafe extern "C-unwind" fn emit_log(edata: *mut pg_sys::ErrorData) {
+pub unsafe fn hide_row_values(edata: *mut pg_sys::ErrorData) {
     // SAFETY: Postgres passes the error being reported; detail strings live in ErrorContext.
     unsafe {
         if let Some(e) = edata.as_mut() {
@@ -290,9 +217,6 @@ unsafe extern "C-unwind" fn emit_log(edata: *mut pg_sys::ErrorData) {
                 }
                 e.detail = std::ptr::null_mut();
             }
-        }
-        if let Some(prev) = PREV_EMIT_LOG {
-            prev(edata);
         }
     }
 }

@@ -182,6 +182,11 @@ pub fn apply(identity: Rc<Identity>, serialized: &str, role: pg_sys::Oid) -> Res
         BASE_USER.set(Some(now));
     }
     write_carrier(&format!("{} {serialized}", u32::from(role)))?;
+    if crate::request_claims::enabled() {
+        let claims = serde_json::to_string(&identity.claims)
+            .map_err(|_| GuardError::Internal("the claims could not be serialized".into()))?;
+        crate::request_claims::write(&claims);
+    }
     CACHE.set((GENERATION.get(), Some(Bound { identity, role })));
     context::switch_to(UserContext {
         user: role,
@@ -194,6 +199,7 @@ pub fn apply(identity: Rc<Identity>, serialized: &str, role: pg_sys::Oid) -> Res
 pub fn clear() -> Result<(), GuardError> {
     if current().is_some() {
         write_carrier("")?;
+        crate::request_claims::write("");
     }
     if let Some(base) = BASE_USER.get() {
         context::switch_to(UserContext {

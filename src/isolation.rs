@@ -21,7 +21,7 @@ use crate::{identity, lockdown, settings};
 use pgrx::pg_sys;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ffi::{c_char, CStr};
 
 /// Settings a client may change for the session in a locked session. The first five are the
 /// ones every pgbouncer tracks and sets again for each client: application_name (a label),
@@ -223,7 +223,7 @@ unsafe fn token_statement(node: *mut pg_sys::Node) -> Verdict {
                     Ok(())
                 }
             }
-            T_ExplainStmt => match lockdown::explained_utility(node) {
+            T_ExplainStmt => match crate::nodes::explained_utility(node) {
                 Some(inner) => token_statement(inner),
                 None => Ok(()),
             },
@@ -247,7 +247,7 @@ unsafe fn token_statement(node: *mut pg_sys::Node) -> Verdict {
 unsafe fn truncate_statement(stmt: *mut pg_sys::TruncateStmt) -> Verdict {
     // SAFETY: the statement's own relation list; each relid was just resolved.
     let rls = unsafe {
-        crate::guardrails::truncate_targets(stmt)
+        crate::nodes::truncate_targets(stmt)
             .into_iter()
             .any(|r| has_row_security(r))
     };
@@ -403,7 +403,9 @@ unsafe fn session_level_set(gen: *mut pg_sys::config_generic) -> Option<String> 
             GUC_SET_LOCAL => true,
             _ => false,
         };
-        if !set {
+        // A value set back to what it was when the transaction began (drivers such as asyncpg
+        // turn jit off and on again around a type lookup) leaves nothing for the next client.
+        if !set || kept_value_unchanged(gen, stack) {
             return None;
         }
         let name = CStr::from_ptr((*gen).name).to_string_lossy();
@@ -415,6 +417,46 @@ unsafe fn session_level_set(gen: *mut pg_sys::config_generic) -> Option<String> 
             return None;
         }
         Some(name.into_owned())
+    }
+}
+
+/// Whether the session value COMMIT keeps equals the value the transaction began with: the
+/// current value after a SET, the masked one after a SET then a SET LOCAL.
+unsafe fn kept_value_unchanged(gen: *mut pg_sys::config_generic, stack: *mut pg_sys::guc_stack) -> bool {
+    use pg_sys::config_type::*;
+    // SAFETY: the variable pointers of a settings entry of its declared type; the stack's values
+    // have that type too.
+    unsafe {
+        let (prior, kept) = (&(*stack).prior.val, &(*stack).masked.val);
+        let local = (*stack).state == pg_sys::GucStackState::GUC_SET_LOCAL;
+        match (*gen).vartype {
+            PGC_BOOL => {
+                let now = *(*(gen as *mut pg_sys::config_bool)).variable;
+                (if local { kept.boolval } else { now }) == prior.boolval
+            }
+            PGC_INT => {
+                let now = *(*(gen as *mut pg_sys::config_int)).variable;
+                (if local { kept.intval } else { now }) == prior.intval
+            }
+            PGC_REAL => {
+                let now = *(*(gen as *mut pg_sys::config_real)).variable;
+                (if local { kept.realval } else { now }) == prior.realval
+            }
+            PGC_ENUM => {
+                let now = *(*(gen as *mut pg_sys::config_enum)).variable;
+                (if local { kept.enumval } else { now }) == prior.enumval
+            }
+            PGC_STRING => {
+                let now = *(*(gen as *mut pg_sys::config_string)).variable;
+                let value = if local { kept.stringval } else { now };
+                match (value.as_ref(), prior.stringval.as_ref()) {
+                    (Some(a), Some(b)) => CStr::from_ptr(a) == CStr::from_ptr(b),
+                    (None, None) => true,
+                    _ => false,
+                }
+            }
+            _ => false,
+        }
     }
 }
 
@@ -442,7 +484,7 @@ fn statement_name_refusal(name: &str) -> Option<GuardError> {
 }
 
 /// Refusal for the portal running now, when it runs a named prepared statement.
-fn portal_refusal() -> Option<GuardError> {
+pub fn portal_refusal() -> Option<GuardError> {
     phase()?;
     if !crate::context::own_rights(identity::role()) {
         return None;
@@ -461,71 +503,14 @@ fn portal_refusal() -> Option<GuardError> {
     statement_name_refusal(&name)
 }
 
-static mut PREV_EXECUTOR_START: pg_sys::ExecutorStart_hook_type = None;
-
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags: c_int) {
-    if let Some(refusal) = portal_refusal() {
-        refusal.raise();
-    }
-    // SAFETY: chaining to the previous hook or the standard implementation, as Postgres expects.
-    unsafe {
-        match PREV_EXECUTOR_START {
-            Some(prev) => prev(query, eflags),
-            None => pg_sys::standard_ExecutorStart(query, eflags),
-        }
-    }
-    // After the permission checks passed: a refused statement writes no line.
-    // SAFETY: the QueryDesc Postgres passes to this hook, now started.
-    unsafe { crate::audit::statement(query, eflags) };
-}
-
-static mut PREV_OBJECT_ACCESS: pg_sys::object_access_hook_type = None;
-static mut PREV_NEEDS_FMGR: pg_sys::needs_fmgr_hook_type = None;
-
-/// Installs the object access and function-manager hooks; only called while preloading.
-pub fn install() {
-    // SAFETY: postmaster start-up, single-threaded; backends inherit the pointers by fork.
-    unsafe {
-        PREV_OBJECT_ACCESS = pg_sys::object_access_hook;
-        pg_sys::object_access_hook = Some(object_access);
-        PREV_NEEDS_FMGR = pg_sys::needs_fmgr_hook;
-        pg_sys::needs_fmgr_hook = Some(needs_fmgr);
-        PREV_EXECUTOR_START = pg_sys::ExecutorStart_hook;
-        pg_sys::ExecutorStart_hook = Some(executor_start);
-    }
-}
-
 /// The planner inlines simple SQL functions, and an inlined function never reaches the
 /// executor's function-execute check. Asking for the function-manager hook is what stops the
 /// inlining, so a function a session may not call before a token is asked for here.
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn needs_fmgr(func: pg_sys::Oid) -> bool {
-    let ours = phase() == Some(Phase::Anonymous) && crate::context::own_rights(None) && anonymous_call(func).is_some();
-    // SAFETY: chaining to the previous hook with Postgres' own argument.
-    ours || unsafe { PREV_NEEDS_FMGR.is_some_and(|prev| prev(func)) }
+pub fn needs_fmgr(func: pg_sys::Oid) -> bool {
+    phase() == Some(Phase::Anonymous) && crate::context::own_rights(None) && anonymous_call(func).is_some()
 }
 
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn object_access(
-    access: pg_sys::ObjectAccessType::Type,
-    class_id: pg_sys::Oid,
-    object_id: pg_sys::Oid,
-    sub_id: c_int,
-    arg: *mut c_void,
-) {
-    if let Some(refusal) = object_refusal(access, class_id, object_id) {
-        refusal.raise();
-    }
-    // SAFETY: chaining to the previous hook with Postgres' own arguments.
-    unsafe {
-        if let Some(prev) = PREV_OBJECT_ACCESS {
-            prev(access, class_id, object_id, sub_id, arg);
-        }
-    }
-}
-
-fn object_refusal(
+pub fn object_refusal(
     access: pg_sys::ObjectAccessType::Type,
     class_id: pg_sys::Oid,
     object_id: pg_sys::Oid,

@@ -103,7 +103,7 @@ fn insert(kid: &str, key: &VerifyingKey, format: KeyFormat, text: &str) -> Resul
             key.fingerprint().into(),
         ],
     )
-    .map_err(|e| GuardError::Setting(format!("could not store the key: {e}")))
+    .map_err(|e| GuardError::Internal(format!("could not store the key: {e}")))
 }
 
 /// `add_key`: one PEM public key or HMAC secret under `kid`, pinned to `alg`.
@@ -137,7 +137,7 @@ pub fn retire(kid: &str, issuer: Option<&str>) -> Result<(), GuardError> {
 /// Every active key bound to `issuer`: the issuer is no longer accepted.
 pub fn retire_issuer(issuer: &str) -> Result<usize, GuardError> {
     retire_where(None, Some(issuer))
-        .map_err(|e| GuardError::Setting(format!("could not retire the issuer's keys: {e}")))
+        .map_err(|e| GuardError::Internal(format!("could not retire the issuer's keys: {e}")))
 }
 
 /// Retires the active keys with `kid` and/or bound to `issuer` (at least one is given).
@@ -174,10 +174,10 @@ pub fn sync(
 ) -> Result<Vec<SyncLine>, GuardError> {
     let (mut out, published) = apply(keys::classify_jwks(jwks, Some(issuer), default_alg)?)?;
     if retire_missing {
-        for kid in active_kids(issuer) {
+        for kid in active_kids(issuer)? {
             if !published.contains(&kid) {
                 retire_where(Some(&kid), Some(issuer))
-                    .map_err(|e| GuardError::Setting(format!("could not retire a key: {e}")))?;
+                    .map_err(|e| GuardError::Internal(format!("could not retire a key: {e}")))?;
                 out.push(SyncLine {
                     kid: Some(kid),
                     action: "retired",
@@ -198,7 +198,7 @@ pub fn sync_published(
     grace_secs: i32,
 ) -> Result<Vec<SyncLine>, GuardError> {
     let (mut out, published) = apply(verdicts)?;
-    let fail = |e: pgrx::spi::Error| GuardError::Setting(format!("could not record unpublished keys: {e}"));
+    let fail = |e: pgrx::spi::Error| GuardError::Internal(format!("could not record unpublished keys: {e}"));
     let retired = Spi::connect_mut(|client| {
         client.update(
             "UPDATE jwt_guard.key_store SET unpublished_since = NULL WHERE issuer OPERATOR(pg_catalog.=) $1 \
@@ -279,7 +279,7 @@ fn sync_one(k: &keys::ImportedKey) -> Result<SyncLine, GuardError> {
     })
 }
 
-fn active_kids(issuer: &str) -> Vec<String> {
+fn active_kids(issuer: &str) -> Result<Vec<String>, GuardError> {
     Spi::connect(|client| {
         let rows = client.select(
             "SELECT kid FROM jwt_guard.key_store WHERE issuer OPERATOR(pg_catalog.=) $1 \
@@ -295,7 +295,7 @@ fn active_kids(issuer: &str) -> Vec<String> {
         }
         Ok::<_, pgrx::spi::Error>(out)
     })
-    .unwrap_or_default()
+    .map_err(|e| GuardError::Internal(format!("could not read the issuer's keys: {e}")))
 }
 
 struct Row {

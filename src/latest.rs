@@ -58,8 +58,12 @@ pub fn rows(query: &str, args: &[Option<&str>]) -> Vec<Vec<Option<String>>> {
             .iter()
             .map(|a| if a.is_some() { b' ' } else { b'n' } as std::ffi::c_char)
             .collect();
+        if plan.is_null() {
+            pg_sys::SPI_finish();
+            failed(query.as_c_str(), pg_sys::SPI_result);
+        }
         let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot());
-        pg_sys::SPI_execute_snapshot(
+        let code = pg_sys::SPI_execute_snapshot(
             plan,
             values.as_mut_ptr(),
             nulls.as_ptr(),
@@ -70,10 +74,26 @@ pub fn rows(query: &str, args: &[Option<&str>]) -> Vec<Vec<Option<String>>> {
             0,
         );
         pg_sys::UnregisterSnapshot(snapshot);
+        if code < 0 {
+            pg_sys::SPI_finish();
+            failed(query.as_c_str(), code);
+        }
         let out = collect();
         pg_sys::SPI_finish();
         out
     }
+}
+
+/// A query of the key store or the catalogs that SPI could not run is an internal error: an
+/// empty answer would read as "no such key" or "nothing dangerous".
+fn failed(query: &CStr, code: i32) -> ! {
+    let table = query.to_string_lossy();
+    let what = table
+        .split(" FROM ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .unwrap_or("the catalogs");
+    crate::errors::GuardError::Internal(format!("could not read {what} (SPI code {code})")).raise()
 }
 
 /// The rows SPI just produced, copied out as text.

@@ -8,10 +8,13 @@ mod accessors;
 mod admin;
 mod audit;
 mod cache;
+mod compat;
 mod context;
 mod errors;
+mod explain;
 mod functions;
 mod guardrails;
+mod hooks;
 mod identity;
 mod isolation;
 mod jwks_fetch;
@@ -19,15 +22,18 @@ mod jwks_worker;
 mod keystore;
 mod latest;
 mod lockdown;
+mod nodes;
 mod pg_version;
 mod preload;
 mod prepared_jsonb;
 mod profiles;
 mod protect;
 mod replay;
+mod request_claims;
 mod revocation;
 mod role_checks;
 mod settings;
+mod setup_check;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -39,10 +45,10 @@ pub extern "C-unwind" fn _PG_init() {
     if preload::is_preloading() {
         cache::init();
         lockdown::install();
-        isolation::install();
-        guardrails::install();
+        hooks::install();
         jwks_worker::install();
         replay::install();
+        request_claims::define();
     }
     jwt_guard_core::provider::install();
 }

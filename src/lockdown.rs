@@ -6,31 +6,29 @@
 //! - the check hooks of the `role` and `session_authorization` settings, wrapped here, see every
 //!   attempt to set a value: SET [LOCAL] ROLE, SET SESSION AUTHORIZATION, set_config() (under any
 //!   function name), UPDATE pg_settings, function SET clauses, ALTER ROLE ... SET at login;
-//! - the ProcessUtility hook sees the statements that reset instead of set (RESET ROLE,
+//! - the ProcessUtility hook (`hooks`) asks `refusal` about the statements that reset instead of set (RESET ROLE,
 //!   SET role = DEFAULT, RESET SESSION AUTHORIZATION) and ALTER SYSTEM, COPY ... PROGRAM, LOAD,
 //!   DECLARE ... WITH HOLD and functions created or altered with a role-changing SET clause.
 //!
 //! Left open because they can only drop privileges: set_config('role', NULL, ...) and
 //! DISCARD ALL (outside a transaction, where no identity exists) return to the login role.
 
-use crate::errors::GuardError;
+use crate::nodes::explained_utility;
 use crate::{identity, settings};
 use pgrx::pg_sys;
 use pgrx::PgList;
 use std::cell::Cell;
 use std::ffi::{c_char, c_void, CStr};
 
-static mut PREV_PROCESS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
 static mut ROLE_CHECK: pg_sys::GucStringCheckHook = None;
 static mut SESSION_AUTH_CHECK: pg_sys::GucStringCheckHook = None;
 static mut TEMP_BUFFERS_CHECK: pg_sys::GucIntCheckHook = None;
 
-/// Installs the hooks; only called while preloading, so they are in place before any statement.
+/// Wraps the check hooks of the settings; only called while preloading, so they are in place
+/// before any statement. The ProcessUtility hook is installed by `hooks` and asks `refusal`.
 pub fn install() {
     // SAFETY: postmaster start-up, single-threaded; backends inherit these pointers by fork.
     unsafe {
-        PREV_PROCESS_UTILITY = pg_sys::ProcessUtility_hook;
-        pg_sys::ProcessUtility_hook = Some(process_utility);
         ROLE_CHECK = wrap_check(c"role", Some(role_check));
         SESSION_AUTH_CHECK = wrap_check(c"session_authorization", Some(session_auth_check));
         TEMP_BUFFERS_CHECK = wrap_int_check(c"temp_buffers", Some(temp_buffers_check));
@@ -196,64 +194,8 @@ unsafe fn guarded_check(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn process_utility(
-    pstmt: *mut pg_sys::PlannedStmt,
-    query: *const c_char,
-    read_only_tree: bool,
-    context: pg_sys::ProcessUtilityContext::Type,
-    params: pg_sys::ParamListInfo,
-    env: *mut pg_sys::QueryEnvironment,
-    dest: *mut pg_sys::DestReceiver,
-    qc: *mut pg_sys::QueryCompletion,
-) {
-    // SAFETY: Postgres hands us a valid planned utility statement.
-    if let Some(refused) = unsafe { crate::isolation::utility_refusal((*pstmt).utilityStmt, context) } {
-        refused.raise();
-    }
-    // SAFETY: as above.
-    if let Some(denied) = unsafe { crate::guardrails::utility_refusal((*pstmt).utilityStmt) } {
-        denied.raise();
-    }
-    // SAFETY: as above.
-    let refusal = unsafe { refusal((*pstmt).utilityStmt) };
-    if let Some(what) = refusal {
-        if locked() {
-            GuardError::Escape(what).raise();
-        }
-    }
-    // SAFETY: as above.
-    unsafe { crate::isolation::note_utility((*pstmt).utilityStmt) };
-    // SAFETY: as above; only allowed statements reach the audit line.
-    unsafe { crate::audit::utility((*pstmt).utilityStmt) };
-    // SAFETY: chaining to the previous hook or the standard implementation, as Postgres expects.
-    unsafe {
-        match PREV_PROCESS_UTILITY {
-            Some(prev) => prev(pstmt, query, read_only_tree, context, params, env, dest, qc),
-            None => pg_sys::standard_ProcessUtility(pstmt, query, read_only_tree, context, params, env, dest, qc),
-        }
-    }
-}
-
-/// The utility statement inside `EXPLAIN`, if any (EXPLAIN ANALYZE CREATE TABLE AS runs it).
-pub unsafe fn explained_utility(node: *mut pg_sys::Node) -> Option<*mut pg_sys::Node> {
-    // SAFETY: casts follow the tag checks; an analyzed EXPLAIN holds a Query.
-    unsafe {
-        if node.is_null() || (*node).type_ != pg_sys::NodeTag::T_ExplainStmt {
-            return None;
-        }
-        let query = (*(node as *mut pg_sys::ExplainStmt)).query;
-        if query.is_null() || (*query).type_ != pg_sys::NodeTag::T_Query {
-            return None;
-        }
-        let inner = (*(query as *mut pg_sys::Query)).utilityStmt;
-        (!inner.is_null()).then_some(inner)
-    }
-}
-
 /// What a utility statement would do that a locked session may not, if anything.
-unsafe fn refusal(node: *mut pg_sys::Node) -> Option<String> {
+pub unsafe fn refusal(node: *mut pg_sys::Node) -> Option<String> {
     use pg_sys::NodeTag::*;
     // SAFETY: each cast follows the node tag check before it.
     unsafe {

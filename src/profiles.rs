@@ -156,7 +156,7 @@ fn set_issuer(
             replay_protection.into(),
         ],
     )
-    .map_err(|e| GuardError::Setting(format!("could not store the issuer profile: {e}")))
+    .map_err(|e| GuardError::Internal(format!("could not store the issuer profile: {e}")))
     .or_raise();
     if jwks_uri.is_some() {
         crate::jwks_worker::issuer_changed();
@@ -178,14 +178,14 @@ fn drop_issuer(iss: &str) -> bool {
         )
         .map(|t| !t.is_empty())
     })
-    .map_err(|e| GuardError::Setting(format!("could not remove the issuer profile: {e}")))
+    .map_err(|e| GuardError::Internal(format!("could not remove the issuer profile: {e}")))
     .or_raise();
     crate::keystore::retire_issuer(iss).or_raise();
     Spi::run_with_args(
         "DELETE FROM jwt_guard.jwks_status WHERE iss OPERATOR(pg_catalog.=) $1",
         &[iss.into()],
     )
-    .map_err(|e| GuardError::Setting(format!("could not remove the issuer's fetch status: {e}")))
+    .map_err(|e| GuardError::Internal(format!("could not remove the issuer's fetch status: {e}")))
     .or_raise();
     existed
 }
@@ -245,7 +245,7 @@ fn load() -> Result<Profiles, GuardError> {
     let mut out = Profiles::default();
     for r in rows {
         let col = |i: usize| r.get(i).cloned().flatten();
-        let unreadable = || GuardError::Setting("an issuer profile could not be read".into());
+        let unreadable = || GuardError::Internal("an issuer profile could not be read".into());
         let Some(issuer) = col(0) else { continue };
         let audience = match col(1) {
             Some(json) => Some(serde_json::from_str::<Vec<String>>(&json).map_err(|_| unreadable())?),
@@ -254,7 +254,7 @@ fn load() -> Result<Profiles, GuardError> {
         let role_map = match col(9) {
             Some(json) => {
                 let value = serde_json::from_str(&json).map_err(|_| unreadable())?;
-                parse_role_map(&value).map_err(GuardError::Setting)?
+                parse_role_map(&value).map_err(GuardError::Internal)?
             }
             None => Vec::new(),
         };

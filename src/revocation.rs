@@ -102,7 +102,7 @@ const MAX_LEEWAY_SECS: i32 = 301;
 /// see by reading the token list whole (the epoch moves). Subjects are always read whole.
 fn write(what: &str, sql: &str, args: &[pgrx::datum::DatumWithOid], removes_jtis: bool) -> Result<bool, GuardError> {
     purge()?;
-    let fail = |e: pgrx::spi::Error| GuardError::Setting(format!("could not {what}: {e}"));
+    let fail = |e: pgrx::spi::Error| GuardError::Internal(format!("could not {what}: {e}"));
     let changed = Spi::connect_mut(|c| c.update(sql, None, args).map(|t| !t.is_empty())).map_err(fail)?;
     if changed && removes_jtis {
         new_epoch().map_err(fail)?;
@@ -119,7 +119,7 @@ fn new_epoch() -> Result<(), pgrx::spi::Error> {
 /// `expires_at` plus the largest leeway). Subject revocations have no end: only
 /// `unrevoke_subject` removes them.
 fn purge() -> Result<(), GuardError> {
-    let fail = |e: pgrx::spi::Error| GuardError::Setting(format!("could not purge expired revocations: {e}"));
+    let fail = |e: pgrx::spi::Error| GuardError::Internal(format!("could not purge expired revocations: {e}"));
     let due = Spi::connect_mut(|c| {
         c.update(
             "UPDATE jwt_guard.revocation_epoch SET purged = pg_catalog.now() \

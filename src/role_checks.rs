@@ -6,6 +6,7 @@ use crate::cache::{self, GenerationMap};
 use crate::context;
 use crate::errors::GuardError;
 use jwt_guard_core::error::printable;
+use jwt_guard_core::explain::Step;
 use pgrx::prelude::*;
 use std::cell::RefCell;
 use std::ffi::CString;
@@ -35,26 +36,58 @@ pub fn resolve(name: &str) -> Result<pg_sys::Oid, GuardError> {
 }
 
 fn check(name: &str) -> Result<pg_sys::Oid, GuardError> {
+    let refuse = |why: String| GuardError::Role(format!("role \"{}\" may not be assumed: {why}", printable(name)));
+    let oid = existing(name)?;
+    if is_login_role(name) {
+        return Err(refuse(LOGIN_ROLE.into()));
+    }
+    match context::as_superuser(|| danger(oid)) {
+        None => Ok(oid),
+        Some(why) => Err(refuse(why)),
+    }
+}
+
+const LOGIN_ROLE: &str = "it is listed in pg_jwt_guard.login_roles";
+
+fn existing(name: &str) -> Result<pg_sys::Oid, GuardError> {
     let cname = CString::new(name).map_err(|_| GuardError::Role("role name contains NUL".into()))?;
     // SAFETY: catalog lookup by exact name; missing_ok returns InvalidOid instead of raising.
     let oid = unsafe { pg_sys::get_role_oid(cname.as_ptr(), true) };
     if oid == pg_sys::InvalidOid {
         return Err(GuardError::Role(format!("role \"{}\" does not exist", printable(name))));
     }
-    // A login role's sessions are the ones tokens are presented in; a token never becomes one.
-    if crate::settings::login_roles().iter().any(|r| r == name) {
-        return Err(GuardError::Role(format!(
-            "role \"{}\" may not be assumed: it is listed in pg_jwt_guard.login_roles",
-            printable(name)
-        )));
-    }
-    match context::as_superuser(|| danger(oid)) {
-        None => Ok(oid),
-        Some(why) => Err(GuardError::Role(format!(
-            "role \"{}\" may not be assumed: {why}",
-            printable(name)
-        ))),
-    }
+    Ok(oid)
+}
+
+/// A login role's sessions are the ones tokens are presented in; a token never becomes one.
+fn is_login_role(name: &str) -> bool {
+    crate::settings::login_roles().iter().any(|r| r == name)
+}
+
+/// The same checks as `resolve`, each on its own and uncached, for explain().
+pub fn explain(name: &str) -> Vec<Step> {
+    let oid = existing(name);
+    let exists = match &oid {
+        Ok(_) => Step::passed("role exists", format!("\"{}\"", printable(name))),
+        Err(GuardError::Role(m)) => Step::failed("role exists", m.clone()),
+        Err(e) => Step::failed("role exists", e.reason()),
+    };
+    let login = if is_login_role(name) {
+        Step::failed("role is not a login role", LOGIN_ROLE)
+    } else {
+        Step::passed("role is not a login role", "not in pg_jwt_guard.login_roles")
+    };
+    let powers = match oid {
+        Err(_) => Step::not_run("role attributes and memberships", "the role does not exist"),
+        Ok(oid) => match context::as_superuser(|| danger(oid)) {
+            None => Step::passed(
+                "role attributes and memberships",
+                "no dangerous attribute, membership, ownership or privilege",
+            ),
+            Some(why) => Step::failed("role attributes and memberships", why),
+        },
+    };
+    vec![exists, login, powers]
 }
 
 // One query over the role and every role it is a member of, directly or not. It always

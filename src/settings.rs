@@ -35,6 +35,7 @@ pub static AUDIT_LOG: GucSetting<AuditLog> = GucSetting::<AuditLog>::new(AuditLo
 pub static PERMISSIONS_CLAIM: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"permissions"));
 pub static ENFORCE_PERMISSIONS: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static AUDIT_STATEMENTS: GucSetting<bool> = GucSetting::<bool>::new(false);
+pub static REQUEST_CLAIMS: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static TOKEN_CACHE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(1000);
 pub static LOGIN_ROLES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static JWKS_REFRESH: GucSetting<i32> = GucSetting::<i32>::new(600);
@@ -387,6 +388,17 @@ pub fn define() {
         GucContext::Suset,
         flags,
     );
+    // A start-up setting can only be defined while the server starts (preloading).
+    if crate::preload::is_preloading() {
+        GucRegistry::define_bool_guc(
+            c"pg_jwt_guard.request_claims",
+            c"Own request.jwt.claims: it carries the verified claims and nothing a client can set.",
+            c"For policies written for PostgREST. Needs a restart; clients can then no longer set request.jwt.claims.",
+            &REQUEST_CLAIMS,
+            GucContext::Postmaster,
+            flags,
+        );
+    }
     GucRegistry::define_bool_guc(
         c"pg_jwt_guard.audit_statements",
         c"Log every statement run under a token identity as one JSON line, with the relations it touches.",

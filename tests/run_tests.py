@@ -2,8 +2,9 @@
 """Runs the pg_regress suites against a throw-away PostgreSQL 15 with pg_jwt_guard preloaded,
 then the scenario checks that need more than one psql session, then the pooled hostile-neighbour
 suite (tests/tools/neighbours.py), the identity-provider recipes (tests/tools/providers.py)
-the remote JWKS worker against local HTTPS servers (tests/tools/remote_jwks.py) and the
-statement audit next to pgaudit (tests/tools/statement_audit.py),
+the remote JWKS worker against local HTTPS servers (tests/tools/remote_jwks.py), the
+statement audit next to pgaudit (tests/tools/statement_audit.py) and the client examples of
+docs/clients.md, run with psycopg 3, asyncpg and node-postgres (tests/tools/clients.py),
 and prints one closing line:
 `N passed, N failed` (core test counts passed in by scripts/test.sh are added in).
 
@@ -28,7 +29,9 @@ import neighbours  # noqa: E402
 import providers  # noqa: E402
 import remote_jwks  # noqa: E402
 import statement_audit  # noqa: E402
+import clients  # noqa: E402
 import cluster_checks  # noqa: E402
+import operators  # noqa: E402
 
 PGBIN = scenarios.PGBIN
 PGXS = subprocess.run([f"{PGBIN}/pg_config", "--pgxs"], capture_output=True, text=True).stdout.strip()
@@ -40,11 +43,24 @@ shared_preload_libraries = 'pg_jwt_guard'
 pg_jwt_guard.issuers = 'https://issuer.test'
 pg_jwt_guard.audience = 'orders-api'
 pg_jwt_guard.login_roles = 'authenticator'
-pg_jwt_guard.allowed_roles = 'app_user, app_reader, su_role, bypass_role, createrole_role, createdb_role, repl_role, monitor_member, bypass_member, table_owner, authenticator, tester, ghost_role, func_owner, schema_owner, trigger_holder, owner_member, truncate_holder, maintain_holder'
+pg_jwt_guard.allowed_roles = 'app_user, app_reader, su_role, bypass_role, createrole_role, createdb_role, repl_role, monitor_member, bypass_member, table_owner, authenticator, tester, ghost_role, func_owner, schema_owner, trigger_holder, owner_member, truncate_holder, maintain_holder, db_owner_role, ext_owner_role'
 max_worker_processes = 8
 max_parallel_workers = 4
 log_min_messages = warning
 """
+
+
+def reference_functions():
+    """The function table of docs/sql-reference.md as "name|volatility|parallel|strict" lines,
+    for the function_labels suite."""
+    lines = []
+    with open(os.path.join(HERE, "..", "docs", "sql-reference.md")) as f:
+        for row in f:
+            m = re.match(r"\| `([a-z_]+)\(.*?\)` \| .*? \| ([A-Z]+)(?:, (PARALLEL [A-Z]+))? \| ([^|]+?) \|", row)
+            if m:
+                strict = next((w for w in ("yes", "no") if m.group(4).strip().startswith(w)), "-")
+                lines.append(f"{m.group(1)}|{m.group(2)}|{m.group(3) or 'PARALLEL UNSAFE'}|{strict}")
+    return "\n".join(lines)
 
 
 def schedule():
@@ -93,12 +109,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--core-passed", type=int, default=0)
     ap.add_argument("--core-failed", type=int, default=0)
-    ap.add_argument("--only", choices=["regress", "scenarios", "neighbours", "providers", "remote", "audit", "cluster"], default=None)
+    ap.add_argument("--only", choices=["regress", "scenarios", "neighbours", "providers", "remote", "audit", "clients", "operators", "cluster"], default=None)
     args = ap.parse_args()
 
     env = {k: v for k, v in os.environ.items() if k != "RUST_BACKTRACE"}
     fixture_env, minters = fixtures.build()
     env.update(fixture_env)
+    env["SQL_REFERENCE_FUNCTIONS"] = reference_functions()
 
     passed, failed = args.core_passed, args.core_failed
     if args.only in (None, "regress"):
@@ -121,10 +138,18 @@ def main():
         p, f = remote_jwks.run_all(env, minters)
         print(f"remote_jwks: {p} passed, {f} failed")
         passed, failed = passed + p, failed + f
+    if args.only in (None, "operators"):
+        p, f = operators.run_all(env, minters)
+        print(f"operators: {p} passed, {f} failed")
+        passed, failed = passed + p, failed + f
     if args.only in (None, "audit") and scenarios.PG_MAJOR == 15:
         # pgaudit comes from Debian's postgresql-15-pgaudit; there is none for the source builds.
         p, f = statement_audit.run_all(env, minters)
         print(f"statement_audit: {p} passed, {f} failed")
+        passed, failed = passed + p, failed + f
+    if args.only in (None, "clients"):
+        p, f = clients.run_all(env, minters)
+        print(f"clients: {p} passed, {f} failed")
         passed, failed = passed + p, failed + f
     if args.only == "cluster":
         # Only on request (scripts/test.sh --all): several clusters and two more regress runs.

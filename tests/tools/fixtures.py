@@ -166,6 +166,8 @@ def build():
 
     hs, es = minters["HS256"], minters["ES256"]
     env["KEY_RETIRE_OPEN"] = os.urandom(32).hex()
+    # A second HS512 secret that takes the place of "retire-me" in keys.sql, under the same kid.
+    env["KEY_REPLACEMENT"] = os.urandom(64).hex()
     retire_open = Minter("retire-open", "HS256", env["KEY_RETIRE_OPEN"])
     now = int(time.time())
     tokens = {
@@ -184,9 +186,10 @@ def build():
                                 account=123456789012, account_str="42", bad_uuid="not-a-uuid",
                                 org={"id": 7, "name": "Acme", "a/b": "slash", "tags": ["x", "y"]},
                                 scope="read:orders  write:orders"),
-        # Time claims (fixed values where the message prints them).
+        # Time claims (fixed values where the message prints them). Tokens that must be a few
+        # seconds past exp when verified are minted by claim_rejections.sql in the same statement
+        # that verifies them: one minted here would age while the cluster is built.
         "EXPIRED": es.token(iat=1699990000, exp=1700000000),
-        "EXPIRED_IN_LEEWAY": es.token(exp=now - 10),
         "NBF_FUTURE": es.token(nbf=4102444800),
         "IAT_FUTURE": es.token(iat=4102444800, exp=4102445000),
         "TOO_LONG": es.token(iat=now - 10, exp=now - 10 + 7200),
@@ -222,6 +225,8 @@ def build():
         "ROLE_OWNER_MEMBER": es.token(role="owner_member"),
         "ROLE_TRUNCATE_HOLDER": es.token(role="truncate_holder"),
         "ROLE_MAINTAIN_HOLDER": es.token(role="maintain_holder"),
+        "ROLE_DB_OWNER": es.token(role="db_owner_role"),
+        "ROLE_EXT_OWNER": es.token(role="ext_owner_role"),
         "ROLE_UNLISTED": es.token(role="unlisted_role"),
         "ROLE_MISSING": es.token(role="ghost_role"),
         "ROLE_NONE": es.token(role="none"),
@@ -277,6 +282,7 @@ def build():
         "DOC_B": es.token(sub="doc-b", tenant_id="22222222-2222-2222-2222-222222222222",
                           permissions=["select:docs", "insert:docs", "update:docs"]),
         "RETIRE_ME": Minter("retire-me", "HS512", env["KEY_HS512"]).token(sub="to-be-retired"),
+        "REPLACEMENT": Minter("retire-me", "HS512", env["KEY_REPLACEMENT"]).token(sub="replacement"),
         # Isolation: tenants that a loose comparison would confuse, claim shapes, nesting.
         "TENANT_ACMECORP": es.token(sub="acme-corp-user", tenant_id="acme-corp"),
         "TENANT_ACMECORPX": es.token(sub="acme-corpx-user", tenant_id="acme-corpX"),
@@ -290,6 +296,13 @@ def build():
         "PERM_LO": es.token(sub="lo-user", permissions=["select:orders", "jwt_guard:large_objects"]),
         "PERM_PLAIN": es.token(sub="plain", permissions=["insert:plain_notes", "select:plain_notes(id)"]),
         "RETIRE_OPEN": retire_open.token(sub="retired-while-open"),
+        # explain(): several checks failing at once; Supabase-style subjects (uuid) with an email.
+        "EXPLAIN_MANY": es.token(iss="https://evil.test", aud="billing-api", role="su_role",
+                                 iat=now - 3700, exp=now - 3600, tenant_id=7),
+        "SUPA_USER": es.token(sub="1b4e28ba-2fa1-11d2-883f-0016d3cca427", email="user@example.test",
+                              tenant_id="acme", role="app_user"),
+        "SUPA_OTHER": es.token(sub="6f1c8e0a-0b1d-4c5e-9f00-000000000002", email="other@example.test",
+                               tenant_id="globex", role="app_user"),
         # Issuer profiles and (issuer, kid) keys.
         "IDP_A": idp["a"].token(iss=IDP_A, sub="a-user"),
         "IDP_B": idp["b"].token(iss=IDP_B, sub="b-user"),

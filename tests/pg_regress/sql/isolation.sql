@@ -217,6 +217,23 @@ SELECT set_config('row_security', 'off', false) AS before_token;
 SELECT jwt_guard.authenticate(:'tok_acme') ->> 'sub' AS sub;
 COMMIT;
 SELECT current_setting('row_security') AS row_security;
+-- A setting changed and set back to its value at BEGIN leaves nothing behind (asyncpg turns jit
+-- off and on around type lookups): accepted. Set back to anything else, still refused.
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_acme') ->> 'sub' AS sub;
+SELECT set_config('jit', 'off', false) AS off, set_config('jit', 'on', false) AS back;
+SELECT set_config('search_path', 'public', false) AS moved;
+SELECT set_config('search_path', '"$user", public', false) AS back;
+SET LOCAL work_mem = '1MB';
+COMMIT;
+SELECT current_setting('jit') AS jit, current_setting('search_path') AS search_path;
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_acme') ->> 'sub' AS sub;
+SELECT set_config('jit', 'off', false) AS off, set_config('jit', 'on', false) AS back;
+SELECT set_config('enable_seqscan', 'off', false) AS off;
+SET LOCAL enable_seqscan = on;
+COMMIT;
+SELECT current_setting('jit') AS jit, current_setting('enable_seqscan') AS enable_seqscan;
 
 -- Tenants compare exactly, whatever the column type.
 BEGIN;
