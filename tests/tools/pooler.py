@@ -1,7 +1,9 @@
 """Scenario checks for the way applications really connect:
 
 - behind pgbouncer in transaction mode, where one server backend serves many clients in turn,
-  no role, claim or row visibility survives from one transaction into the next;
+  no role, claim or row visibility survives from one transaction into the next: the check records
+  which clients each backend served, in the server's order, and requires hand-overs from one
+  client's tenant to another client's other tenant on the same backend;
 - a token passed as a bind parameter does not show up in pg_stat_activity (a literal does).
 
 Each check returns None on success or a one-line reason; scenarios.run_all reports them.
@@ -13,6 +15,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections import defaultdict
 from typing import Optional
 
 import psycopg
@@ -22,6 +25,7 @@ import scenarios
 
 PGBOUNCER = "/usr/sbin/pgbouncer"
 POOLER_PORT = 58434  # next to the cluster's 58433; loopback only
+POOL_SIZE = 3  # server connections, shared by all clients
 
 PGBOUNCER_INI = """\
 [databases]
@@ -38,7 +42,7 @@ auth_type = trust
 auth_file = {dir}/userlist.txt
 pool_mode = transaction
 ; few server connections for many clients, so backends are handed from client to client
-default_pool_size = 3
+default_pool_size = {pool_size}
 min_pool_size = 0
 reserve_pool_size = 0
 max_client_conn = 100
@@ -49,12 +53,14 @@ ignore_startup_parameters = extra_float_digits,options
 
 EXPECTED_ROWS = {"acme": 200, "globex": 100}  # setup_db: g % 3 = 0 is globex
 
-# One query per transaction, so the check costs few round trips and sees everything at once.
+# One query per transaction, so the check costs few round trips and sees everything at once. The
+# backend's pid and clock order the transactions each backend served.
 STATE_SQL = ("SELECT current_user, session_user, jwt_guard.tenant(), jwt_guard.sub(), "
-             "jwt_guard.is_authenticated(), has_table_privilege('orders', 'SELECT'), pg_backend_pid()")
+             "jwt_guard.is_authenticated(), has_table_privilege('orders', 'SELECT'), "
+             "pg_backend_pid(), clock_timestamp()")
 # Before a token the session may call only the extension's functions and a few built-ins.
 ANON_STATE_SQL = ("SELECT current_user, session_user, jwt_guard.tenant(), jwt_guard.sub(), "
-                  "jwt_guard.is_authenticated(), pg_backend_pid()")
+                  "jwt_guard.is_authenticated(), pg_backend_pid(), clock_timestamp()")
 ROWS_SQL = "SELECT tenant_id, count(*) FROM orders GROUP BY 1 ORDER BY 1"
 
 
@@ -66,7 +72,7 @@ def _start_pgbouncer(cluster):
     os.makedirs(pb_dir, exist_ok=True)
     with open(os.path.join(pb_dir, "pgbouncer.ini"), "w") as f:
         f.write(PGBOUNCER_INI.format(socket_dir=cluster.dir, pg_port=scenarios.PORT,
-                                     port=POOLER_PORT, dir=pb_dir))
+                                     port=POOLER_PORT, dir=pb_dir, pool_size=POOL_SIZE))
     # trust still needs the user to be listed; the password field is unused
     with open(os.path.join(pb_dir, "userlist.txt"), "w") as f:
         f.write('"authenticator" ""\n')
@@ -113,7 +119,8 @@ def check_pgbouncer_transaction_pooling(cluster, env, clients=16, per_client=330
     tokens = {"acme": env["TOK_TENANT_ACME"], "globex": env["TOK_TENANT_GLOBEX"]}
     subs = {"acme": "alice", "globex": "bob"}
     errors = []
-    pids = {"acme": set(), "globex": set(), None: set()}
+    # backend pid -> [(the backend's clock, client number, tenant or None)], one per transaction
+    served = defaultdict(list)
     done = [0]
     lock = threading.Lock()
 
@@ -123,21 +130,21 @@ def check_pgbouncer_transaction_pooling(cluster, env, clients=16, per_client=330
             state = conn.execute(STATE_SQL).fetchone()
         else:
             state = conn.execute(ANON_STATE_SQL).fetchone()
-        pid = state[-1]
+        pid, at, state = state[-2], state[-1], state[:-2]
         if tenant:
             want = ("app_user", "authenticator", tenant, subs[tenant], True, True)
             rows = conn.execute(ROWS_SQL).fetchall()
-            if state[:-1] != want or rows != [(tenant, EXPECTED_ROWS[tenant])]:
-                return pid, f"{tenant} txn on pid {pid} saw {state[:-1]} rows {rows}"
+            if state != want or rows != [(tenant, EXPECTED_ROWS[tenant])]:
+                return pid, at, f"{tenant} txn on pid {pid} saw {state} rows {rows}"
         else:
             # the login role alone: no role, no claims, no table access
             want = ("authenticator", "authenticator", None, None, False)
-            if state[:-1] != want:
-                return pid, f"unauthenticated txn on pid {pid} saw {state[:-1]}"
+            if state != want:
+                return pid, at, f"unauthenticated txn on pid {pid} saw {state}"
             conn.execute("SAVEPOINT probe")
             try:
                 conn.execute(ROWS_SQL)
-                return pid, f"unauthenticated txn on pid {pid} read orders"
+                return pid, at, f"unauthenticated txn on pid {pid} read orders"
             except psycopg.errors.InsufficientPrivilege:
                 conn.execute("ROLLBACK TO SAVEPOINT probe")
         if ending == "commit":
@@ -148,10 +155,10 @@ def check_pgbouncer_transaction_pooling(cluster, env, clients=16, per_client=330
             # an aborted transaction: the backend goes back to the pool only after ROLLBACK
             try:
                 conn.execute("SELECT 1/0")
-                return pid, "division by zero did not fail"
+                return pid, at, "division by zero did not fail"
             except psycopg.errors.DivisionByZero:
                 conn.rollback()
-        return pid, None
+        return pid, at, None
 
     def client(n):
         try:
@@ -160,9 +167,9 @@ def check_pgbouncer_transaction_pooling(cluster, env, clients=16, per_client=330
                     # the offsets make neighbouring clients differ, so a backend sees every mix
                     tenant = ["acme", None, "globex"][(n + i) % 3]
                     ending = ["commit", "rollback", "error"][(n + i // 3) % 3]
-                    pid, problem = one_transaction(conn, tenant, ending)
+                    pid, at, problem = one_transaction(conn, tenant, ending)
                     with lock:
-                        pids[tenant].add(pid)
+                        served[pid].append((at, n, tenant))
                         done[0] += 1
                         if problem:
                             errors.append(problem)
@@ -198,12 +205,29 @@ def check_pgbouncer_transaction_pooling(cluster, env, clients=16, per_client=330
 
     if errors:
         return f"{len(errors)} leaks or errors, first: {errors[0]}"
-    backends = pids["acme"] | pids["globex"] | pids[None]
-    shared = pids["acme"] & pids["globex"] & pids[None]
-    if not shared:
-        return f"no backend served acme, globex and unauthenticated transactions ({len(backends)} backends)"
-    print(f"  pgbouncer: {done[0]} transactions from {clients} clients in {took:.1f} s, "
-          f"{len(backends)} server backends ({len(shared)} served all three kinds), 0 leaks")
+    if done[0] != clients * per_client:
+        return f"{done[0]} transactions ran, not {clients * per_client}"
+    if len(served) != POOL_SIZE:
+        return f"{len(served)} server backends served the clients, not the pool's {POOL_SIZE}"
+    # In each backend's own order: a hand-over is a transaction of one tenant followed by one of
+    # the other tenant from another client. Both passed their checks above (own role, claims and
+    # rows only), so the second client saw nothing of the first.
+    shared = handovers = 0
+    for txns in served.values():
+        txns.sort()
+        kinds = {tenant for _, _, tenant in txns}
+        if kinds == {"acme", "globex", None} and len({n for _, n, _ in txns}) > 1:
+            shared += 1
+        handovers += sum(1 for (_, n1, t1), (_, n2, t2) in zip(txns, txns[1:])
+                         if t1 and t2 and t1 != t2 and n1 != n2)
+    if shared != POOL_SIZE:
+        return (f"only {shared} of {POOL_SIZE} backends served several clients and acme, globex and "
+                f"unauthenticated transactions")
+    if handovers == 0:
+        return "no backend went from one client's tenant straight to another client's other tenant"
+    print(f"  pgbouncer: {done[0]} transactions from {clients} clients in {took:.1f} s through "
+          f"{len(served)} server backends, each serving several clients and all three kinds; "
+          f"{handovers} hand-overs from one client's tenant to another's; 0 leaks")
     return None
 
 

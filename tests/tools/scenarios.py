@@ -11,6 +11,7 @@ Each check prints `ok`/`FAILED` with a reason; run_all returns (passed, failed).
 import json
 import os
 import pwd
+import queue
 import shutil
 import subprocess
 import tempfile
@@ -278,32 +279,45 @@ def check_replay_protection(c, env, minters):
     return None
 
 
-def check_concurrent_tenants(c, env, clients=8, per_client=60):
-    """Direct connections (no pooler), each client on its own backend: psycopg prepares its
-    statements after five runs, so the operator allows any statement name for this login role
-    (pg_jwt_guard.statement_prefixes = '*'), as the README says for direct connections."""
+def check_concurrent_tenants(c, env, clients=8, connections=3, per_client=60):
+    """Concurrent clients of two tenants and unauthenticated ones, sharing a few direct connections
+    as an application's connection pool does: each transaction takes whichever connection is free,
+    so one backend serves one client's tenant, then another client's other tenant. psycopg
+    prepares its statements after five runs, so the operator allows any statement name for this
+    login role (pg_jwt_guard.statement_prefixes = '*'), as the README says for direct connections."""
     tokens = {"acme": env["TOK_TENANT_ACME"], "globex": env["TOK_TENANT_GLOBEX"], None: None}
     expected = {"acme": 200, "globex": 100}
     errors = []
+    served = {}  # backend pid -> [(the backend's clock, client, tenant)]
+    lock = threading.Lock()
     with c.connect() as admin:
         admin.execute("ALTER ROLE authenticator SET pg_jwt_guard.statement_prefixes = '*'")
+    pool = queue.Queue()
+    for _ in range(connections):
+        pool.put(c.connect(user="authenticator", autocommit=False))
 
     def client(n):
         try:
-            with c.connect(user="authenticator", autocommit=False) as conn:
-                for i in range(per_client):
-                    tenant = [None, "acme", "globex"][(n + i) % 3]
+            for i in range(per_client):
+                tenant = [None, "acme", "globex"][(n + i) % 3]
+                conn = pool.get()
+                try:
                     with conn.transaction():
                         if tenant:
                             conn.execute("SELECT jwt_guard.authenticate(%s)", (tokens[tenant],))
-                        user, seen = conn.execute("SELECT current_user, jwt_guard.tenant()").fetchone()
+                        user, seen, pid, at = conn.execute(
+                            "SELECT current_user, jwt_guard.tenant(), pg_backend_pid(), clock_timestamp()").fetchone()
+                        with lock:
+                            served.setdefault(pid, []).append((at, n, tenant))
                         if tenant is None:
                             if user != "authenticator" or seen is not None:
-                                errors.append(f"unauthenticated txn saw {user}/{seen}")
+                                errors.append(f"unauthenticated txn on pid {pid} saw {user}/{seen}")
                             continue
                         rows = conn.execute("SELECT tenant_id, count(*) FROM orders GROUP BY 1").fetchall()
                         if user != "app_user" or seen != tenant or rows != [(tenant, expected[tenant])]:
-                            errors.append(f"{tenant} txn saw {user}/{seen}/{rows}")
+                            errors.append(f"{tenant} txn on pid {pid} saw {user}/{seen}/{rows}")
+                finally:
+                    pool.put(conn)
         except Exception as e:  # noqa: BLE001 - any failure is a test failure
             errors.append(f"client {n}: {e}")
 
@@ -312,31 +326,103 @@ def check_concurrent_tenants(c, env, clients=8, per_client=60):
         t.start()
     for t in threads:
         t.join()
+    while not pool.empty():
+        pool.get().close()
     with c.connect() as admin:
         admin.execute("ALTER ROLE authenticator RESET pg_jwt_guard.statement_prefixes")
     if errors:
         return f"{len(errors)} leaks or errors, first: {errors[0]}"
+    if len(served) != connections:
+        return f"{len(served)} backends served the clients, not {connections}"
+    handovers = 0
+    for pid, txns in served.items():
+        txns.sort()
+        if len({n for _, n, _ in txns}) < 2:
+            return f"backend {pid} served only one client"
+        handovers += sum(1 for (_, n1, t1), (_, n2, t2) in zip(txns, txns[1:])
+                         if t1 and t2 and t1 != t2 and n1 != n2)
+    if handovers == 0:
+        return "no backend went from one client's tenant straight to another client's other tenant"
     return None
 
 
+def _log_from(c, offset):
+    """The server log from byte `offset` on, once the logger has flushed."""
+    time.sleep(0.5)
+    with open(os.path.join(c.dir, "log"), "rb") as f:
+        f.seek(offset)
+        return f.read().decode(errors="replace")
+
+
+def _log_size(c):
+    return os.path.getsize(os.path.join(c.dir, "log"))
+
+
+def _simple_query(conn, text):
+    """One statement through the simple query protocol (libpq's PQexec), the SQL text exactly
+    as given; returns the SQLSTATE or 'ok'."""
+    res = conn.pgconn.exec_(text.encode())
+    state = res.error_field(psycopg.pq.DiagnosticField.SQLSTATE)
+    return state.decode() if state else "ok"
+
+
 def check_token_hygiene(c, env):
-    """P24: tokens passed as bind parameters never reach the server log, accepted or refused;
-    the audit line names role and subject but not the token."""
+    """P24: tokens never reach the server log, accepted or refused; the audit line names role and
+    subject but not the token.
+
+    As bind parameters: with PostgreSQL's defaults. As literals in the SQL text, sent through the
+    simple query protocol: with the login role set up as the README says
+    (log_min_error_statement = panic and no parameter logging), so that no STATEMENT line repeats
+    a failed statement. Without that setting PostgreSQL's own STATEMENT line does repeat the
+    literal; the check shows it does, which also proves it would see a token in the log."""
     tokens = [env["TOK_TENANT_ACME"], env["TOK_EXPIRED"], env["TOK_BAD_SIG"], env["TOK_ROLE_SUPERUSER"]]
+
+    def leaked(log, toks):
+        return [t[:12] for t in toks if t in log or t.split(".")[2] in log]
+
+    start = _log_size(c)
     with c.connect(user="authenticator", autocommit=False) as conn:
         for tok in tokens:
             sqlstate_of(conn, "SELECT jwt_guard.authenticate(%s)", (tok,))
             conn.rollback()
-    time.sleep(0.5)  # let the logger flush
-    with open(os.path.join(c.dir, "log"), errors="replace") as f:
-        log = f.read()
-    leaked = [t[:12] for t in tokens if t in log or t.split(".")[2] in log]
-    if leaked:
-        return f"token text found in the server log ({len(leaked)} tokens)"
+    log = _log_from(c, start)
+    if leaked(log, tokens):
+        return f"bound token text found in the server log ({len(leaked(log, tokens))} tokens)"
     if '"event":"verified"' not in log or '"sub":"alice"' not in log:
         return "audit line for the accepted token not found in the server log"
     if "token expired at" not in log:
         return "refusal reason not logged"
+
+    literal = "SELECT jwt_guard.authenticate('{}')"
+    settings = {"log_min_error_statement": "panic", "log_parameter_max_length_on_error": "0",
+                "log_parameter_max_length": "0"}
+    with c.connect() as admin:
+        for name, value in settings.items():
+            admin.execute(f"ALTER ROLE authenticator SET {name} = {value}")
+    try:
+        start = _log_size(c)
+        with c.connect(user="authenticator") as conn:
+            states = [_simple_query(conn, literal.format(tok)) for tok in tokens]
+        log = _log_from(c, start)
+    finally:
+        with c.connect() as admin:
+            for name in settings:
+                admin.execute(f"ALTER ROLE authenticator RESET {name}")
+    if states != ["ok", "28000", "28000", "42501"]:
+        return f"literal tokens: {states}"
+    if leaked(log, tokens):
+        return f"literal token text found in the server log ({len(leaked(log, tokens))} tokens)"
+    if log.count('"event":"verified"') != 1 or log.count('"event":"refused"') != 3 or "STATEMENT:" in log:
+        return "literal tokens: expected 1 verified and 3 refused audit lines and no STATEMENT line"
+
+    start = _log_size(c)
+    with c.connect(user="authenticator") as conn:
+        state = _simple_query(conn, literal.format(env["TOK_EXPIRED"]))
+    log = _log_from(c, start)
+    if state != "28000" or "STATEMENT:" not in log or not leaked(log, [env["TOK_EXPIRED"]]):
+        return "without log_min_error_statement = panic the STATEMENT line should show the literal"
+    print("  token_hygiene: no token in the log, bound or literal; without log_min_error_statement = panic "
+          "PostgreSQL's STATEMENT line repeats a refused literal token")
     return None
 
 

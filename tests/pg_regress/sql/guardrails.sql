@@ -60,6 +60,10 @@ ROLLBACK;
 BEGIN;
 SELECT jwt_guard.authenticate(:'tok_read') ->> 'sub' AS sub;
 SELECT count(*) FROM orders;
+-- notes has no row level security, so this acme token reads globex's row too: the whitelist
+-- narrows which commands and columns a token may use, it never filters rows (RLS does;
+-- protect_table() below adds the tenant policy). The COPY below shows both tenants for the same
+-- reason.
 SELECT id, body FROM notes ORDER BY id;
 SELECT t.try($$INSERT INTO orders VALUES (200001, 'acme', 'x')$$);
 SELECT t.try($$UPDATE orders SET item = 'x' WHERE id = 1$$);
@@ -80,6 +84,13 @@ SELECT t.try('CREATE TABLE pg_temp.x (i int)');
 SELECT t.try('LOCK TABLE orders');
 SELECT t.try('GRANT SELECT ON orders TO PUBLIC');
 SELECT t.try('ANALYZE orders');
+-- TRUNCATE that the GRANT allows (app_user holds TRUNCATE on notes) but the token does not list:
+-- refused by the whitelist alone.
+SELECT t.try('TRUNCATE notes');
+SELECT count(*) AS notes_kept FROM notes;
+-- TRUNCATE that neither the GRANT (app_user holds only SELECT on secrets) nor the token allows:
+-- the whitelist's message, because its check runs before PostgreSQL's own.
+SELECT t.try('TRUNCATE secrets');
 SELECT t.try('EXPLAIN ANALYZE CREATE TABLE pg_temp.y AS SELECT 1 AS x');
 SAVEPOINT s;
 RELEASE SAVEPOINT s;
@@ -105,6 +116,18 @@ SELECT jwt_guard.authenticate(:'tok_write') ->> 'sub' AS sub;
 -- COPY is checked like SELECT and INSERT: secrets is not listed.
 COPY secrets TO STDOUT;
 ROLLBACK;
+-- The whitelist only narrows: a token that lists truncate:notes is still refused by
+-- PostgreSQL's own check when the GRANT is taken away.
+\c - postgres
+REVOKE TRUNCATE ON notes FROM app_user;
+\c - authenticator
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_write') ->> 'sub' AS sub;
+SELECT t.try('TRUNCATE notes');
+ROLLBACK;
+\c - postgres
+GRANT TRUNCATE ON notes TO app_user;
+\c - authenticator
 -- An insert-only token cannot read back what RETURNING would show.
 BEGIN;
 SELECT jwt_guard.authenticate(:'tok_insert_only') ->> 'sub' AS sub;

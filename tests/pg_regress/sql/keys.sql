@@ -41,6 +41,25 @@ SELECT t.try($$SELECT jwt_guard.add_key('null-key', 'HS256', NULL)$$);
 SELECT t.try($$SELECT jwt_guard.import_jwks(NULL)$$);
 -- Nothing half-imported.
 SELECT count(*) AS keys FROM jwt_guard.keys;
+-- The same outside any savepoint or exception block, with a good key before the bad one: the
+-- set's first key (a good one, under a new kid) comes before a weak RSA key, refused while
+-- the set is checked; or before a key whose kid is already stored, refused only when it is
+-- stored, after the first one was. Either way the first key is not stored.
+\getenv jwks_good JWKS_GOOD
+SELECT jsonb_build_object('keys', jsonb_build_array(
+    jsonb_set((:'jwks_good'::jsonb) -> 'keys' -> 0, '{kid}', '"half-1"'),
+    (:'jwks_weak_rsa'::jsonb) -> 'keys' -> 0)) AS jwks_good_then_weak \gset
+SELECT jsonb_build_object('keys', jsonb_build_array(
+    jsonb_set((:'jwks_good'::jsonb) -> 'keys' -> 0, '{kid}', '"half-2"'),
+    (:'jwks_good'::jsonb) -> 'keys' -> 1)) AS jwks_good_then_stored \gset
+SELECT jwt_guard.import_jwks(:'jwks_good_then_weak'::jsonb);
+SELECT jwt_guard.import_jwks(:'jwks_good_then_stored'::jsonb);
+SELECT count(*) AS keys, count(*) FILTER (WHERE kid LIKE 'half-%') AS half_imported FROM jwt_guard.keys;
+-- Each alone is fine: the good key imports, the stored one is refused.
+BEGIN;
+SELECT jwt_guard.import_jwks(jsonb_build_object('keys', jsonb_build_array(
+    jsonb_set((:'jwks_good'::jsonb) -> 'keys' -> 0, '{kid}', '"half-2"'))));
+ROLLBACK;
 -- The view never shows key material; the store is for its owner only.
 SELECT column_name FROM information_schema.columns
 WHERE table_schema = 'jwt_guard' AND table_name = 'keys' ORDER BY ordinal_position;
@@ -51,15 +70,45 @@ SELECT t.try(format('SELECT jwt_guard.add_key(%L, %L, %L)', 'mine', 'HS256', rep
 SELECT t.try($$SELECT jwt_guard.retire_key('test-hs256')$$);
 SELECT t.try($$SELECT jwt_guard.import_jwks('{"keys":[]}')$$);
 SELECT t.try($$DELETE FROM jwt_guard.key_store$$);
--- Retirement: refused from the next statement on (the second-session case is in scenarios.py).
+-- Retirement and replacement by another session reach an open session at its next
+-- authenticate(), on the same backend, although the token and the key are cached there. The
+-- other session is the superuser through dblink.
 \getenv tok_retire TOK_RETIRE_ME
+\getenv tok_replacement TOK_REPLACEMENT
+\getenv key_replacement KEY_REPLACEMENT
 \c - postgres
 SELECT jwt_guard.add_key('retire-me', 'HS512', :'key_hs512');
+CREATE EXTENSION dblink;
+CREATE FUNCTION t.other_session(sql text) RETURNS text LANGUAGE sql SECURITY DEFINER
+    AS $$ SELECT r FROM dblink('dbname=' || current_database(), sql) AS d(r text) $$;
+REVOKE ALL ON FUNCTION t.other_session(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION t.other_session(text) TO tester;
 \c - tester
+SELECT pg_backend_pid() AS keys_backend \gset
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_retire') ->> 'sub' AS sub;
+COMMIT;
+SELECT t.auth(:'tok_retire');
+SELECT t.other_session($$SELECT 'retired' FROM jwt_guard.retire_key('retire-me')$$);
+SELECT t.auth(:'tok_retire');
 SELECT t.verify(:'tok_retire');
+-- Replaced: a key bound to the issuer takes the retired key's kid. The old token now meets the
+-- new key (bad signature); the new key's token is accepted.
+SELECT t.auth(:'tok_replacement');
+SELECT t.other_session(format($$SELECT 'added' FROM jwt_guard.add_key(%L, %L, %L, %L)$$,
+                              'retire-me', 'HS512', :'key_replacement', 'https://issuer.test'));
+SELECT t.auth(:'tok_retire');
+SELECT t.auth(:'tok_replacement');
+-- Retired while a transaction was open (REPEATABLE READ, snapshot taken).
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT t.verify(:'tok_replacement');
+SELECT t.other_session($$SELECT 'retired' FROM jwt_guard.retire_key('retire-me', 'https://issuer.test')$$);
+SELECT t.auth(:'tok_replacement');
+ROLLBACK;
+SELECT pg_backend_pid() = :keys_backend AS same_backend;
 \c - postgres
-SELECT jwt_guard.retire_key('retire-me');
 SELECT t.try($$SELECT jwt_guard.retire_key('retire-me')$$);
-SELECT kid, status, retired IS NOT NULL AS has_retired_at FROM jwt_guard.keys WHERE kid = 'retire-me';
-\c - tester
-SELECT t.verify(:'tok_retire');
+SELECT kid, issuer, status, retired IS NOT NULL AS has_retired_at FROM jwt_guard.keys
+WHERE kid = 'retire-me' ORDER BY issuer NULLS FIRST;
+DROP FUNCTION t.other_session(text);
+DROP EXTENSION dblink;

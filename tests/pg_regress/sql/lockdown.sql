@@ -169,5 +169,37 @@ SELECT current_user, session_user;
 \c - postgres
 ALTER ROLE authenticator RESET role;
 \c - authenticator
--- P13/P14: the next "client" on this connection starts with nothing.
-SELECT current_user, jwt_guard.tenant() IS NULL AS no_tenant, current_setting('request.jwt.claims', true) AS leftover;
+-- P13/P14: the next client on this same backend (no reconnect in between, as behind a pooler)
+-- starts with nothing, whether the token's transaction committed, rolled back or failed. The
+-- token's transaction also plants what it may: a placeholder setting (SET LOCAL; a session-level
+-- SET is refused).
+SELECT pg_backend_pid() AS token_backend \gset
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_acme') ->> 'tenant_id' AS tenant;
+SET LOCAL request.jwt.claims = '{"sub":"alice","tenant_id":"acme"}';
+SELECT t.try($$SET request.jwt.claim.tenant_id = 'acme'$$);
+SELECT current_user, jwt_guard.tenant(), count(*) FROM orders;
+COMMIT;
+SELECT pg_backend_pid() = :token_backend AS same_backend, current_user, session_user,
+       jwt_guard.tenant() IS NULL AS no_tenant, jwt_guard.sub() IS NULL AS no_sub,
+       jwt_guard.claims() IS NULL AS no_claims, jwt_guard.is_authenticated(),
+       coalesce(current_setting('request.jwt.claims', true), '') AS leftover,
+       current_setting('request.jwt.claim.tenant_id', true) AS leftover_claim;
+SELECT count(*) FROM orders;
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_acme') ->> 'tenant_id' AS tenant;
+ROLLBACK;
+SELECT pg_backend_pid() = :token_backend AS same_backend, current_user, jwt_guard.sub() IS NULL AS no_sub,
+       jwt_guard.is_authenticated();
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_acme') ->> 'tenant_id' AS tenant;
+SELECT 1 / 0;
+ROLLBACK;
+SELECT pg_backend_pid() = :token_backend AS same_backend, current_user, jwt_guard.sub() IS NULL AS no_sub,
+       jwt_guard.is_authenticated();
+-- The next token on this backend gets its own identity and rows, nothing of the one before.
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_globex') ->> 'tenant_id' AS tenant;
+SELECT pg_backend_pid() = :token_backend AS same_backend, current_user, jwt_guard.sub(), jwt_guard.tenant();
+SELECT tenant_id, count(*) FROM orders GROUP BY tenant_id;
+COMMIT;

@@ -22,6 +22,19 @@ BEGIN
         EXECUTE 'GRANT MAINTAIN ON orders TO maintain_holder';
     END IF;
 END $$;
+-- Owners of the database and of the extension (both listed in allowed_roles, neither a
+-- superuser, so the catalog check is what refuses them). They own these only for the check below.
+CREATE ROLE db_owner_role NOLOGIN;
+CREATE ROLE ext_owner_role NOLOGIN;
+SELECT datdba::regrole AS db_owner_before FROM pg_database WHERE datname = current_database() \gset
+-- A second session for the cache tests below: the superuser through dblink, so that the session
+-- under test never reconnects (a new backend would start with empty caches).
+CREATE EXTENSION dblink;
+CREATE FUNCTION t.other_session(sql text) RETURNS text LANGUAGE sql SECURITY DEFINER
+    AS $$ SELECT r FROM dblink('dbname=' || current_database(), sql) AS d(r text) $$;
+REVOKE ALL ON FUNCTION t.other_session(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION t.other_session(text) TO tester;
+CREATE TABLE t.handed_over (x int);
 \c - tester
 SHOW pg_jwt_guard.allowed_roles;
 \getenv tok_superuser TOK_ROLE_SUPERUSER
@@ -41,6 +54,8 @@ SHOW pg_jwt_guard.allowed_roles;
 \getenv tok_owner_member TOK_ROLE_OWNER_MEMBER
 \getenv tok_truncate_holder TOK_ROLE_TRUNCATE_HOLDER
 \getenv tok_maintain_holder TOK_ROLE_MAINTAIN_HOLDER
+\getenv tok_db_owner TOK_ROLE_DB_OWNER
+\getenv tok_ext_owner TOK_ROLE_EXT_OWNER
 \getenv tok_unlisted TOK_ROLE_UNLISTED
 \getenv tok_missing TOK_ROLE_MISSING
 \getenv tok_none TOK_ROLE_NONE
@@ -95,15 +110,47 @@ SELECT t.auth(:'tok_no_role');
 -- An allowed role works; the login role is a member of none of them.
 SELECT t.auth(:'tok_reader');
 SELECT count(*) AS memberships FROM pg_auth_members WHERE member = 'tester'::regrole;
--- The verdict is cached, but a change to the role reaches it at once.
-\c - postgres
-ALTER ROLE app_reader CREATEDB;
-\c - tester
+-- The verdict is cached per backend, but a change that another session commits reaches this
+-- open session at its next authenticate(), on the same backend: an attribute, a membership, an
+-- ownership, the ownership of the database and of the extension.
+SELECT pg_backend_pid() AS roles_backend \gset
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_reader') ->> 'role' AS role;
+COMMIT;
 SELECT t.auth(:'tok_reader');
-\c - postgres
-ALTER ROLE app_reader NOCREATEDB;
-\c - tester
+SELECT t.other_session('ALTER ROLE app_reader CREATEDB');
 SELECT t.auth(:'tok_reader');
+SELECT t.other_session('ALTER ROLE app_reader NOCREATEDB');
+SELECT t.auth(:'tok_reader');
+SELECT t.other_session('GRANT bypass_role TO app_reader');
+SELECT t.auth(:'tok_reader');
+SELECT t.other_session('REVOKE bypass_role FROM app_reader');
+SELECT t.auth(:'tok_reader');
+SELECT t.other_session('ALTER TABLE t.handed_over OWNER TO app_reader');
+SELECT t.auth(:'tok_reader');
+SELECT t.other_session('ALTER TABLE t.handed_over OWNER TO postgres');
+SELECT t.auth(:'tok_reader');
+-- Even in a transaction that was open (REPEATABLE READ, snapshot taken) before the change.
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT t.verify(:'tok_reader');
+SELECT t.other_session('ALTER ROLE app_reader CREATEDB');
+SELECT t.auth(:'tok_reader');
+ROLLBACK;
+SELECT t.other_session('ALTER ROLE app_reader NOCREATEDB');
+SELECT t.auth(:'tok_reader');
+-- The owner of this database.
+SELECT t.auth(:'tok_db_owner');
+SELECT t.other_session(format('ALTER DATABASE %I OWNER TO db_owner_role', current_database()));
+SELECT t.auth(:'tok_db_owner');
+SELECT t.other_session(format('ALTER DATABASE %I OWNER TO %I', current_database(), :'db_owner_before'));
+SELECT t.auth(:'tok_db_owner');
+-- The owner of pg_jwt_guard. No statement hands an extension to a role that owns nothing else
+-- (REASSIGN OWNED moves its objects too), so the catalog row is changed, and put back, directly.
+-- Such an update sends no invalidation, so the role is checked here for the first time.
+SELECT t.other_session($$UPDATE pg_extension SET extowner = 'ext_owner_role'::regrole WHERE extname = 'pg_jwt_guard'$$);
+SELECT t.auth(:'tok_ext_owner');
+SELECT t.other_session(format($$UPDATE pg_extension SET extowner = %L::regrole WHERE extname = 'pg_jwt_guard'$$, :'db_owner_before'));
+SELECT pg_backend_pid() = :roles_backend AS same_backend;
 -- The settings cannot be loosened by the login role.
 SELECT t.try($$SET pg_jwt_guard.allowed_roles = 'postgres'$$);
 SELECT t.try($$SELECT set_config('pg_jwt_guard.default_role', 'app_user', false)$$);
@@ -157,3 +204,6 @@ ALTER ROLE tester SET pg_jwt_guard.allowed_roles = '';
 SELECT t.auth(:'tok_reader');
 \c - postgres
 ALTER ROLE tester RESET pg_jwt_guard.allowed_roles;
+DROP FUNCTION t.other_session(text);
+DROP TABLE t.handed_over;
+DROP EXTENSION dblink;

@@ -96,3 +96,35 @@ SELECT jwt_guard.authenticate(:'tok_acme') ->> 'sub' AS sub;
 SELECT t.try('SELECT t.definer_reset()');
 SELECT current_user, jwt_guard.sub();
 COMMIT;
+-- A PL/pgSQL exception block that catches an error after a successful authenticate() in the same
+-- block undoes role and claims together, back to what the transaction had before the block.
+\c - postgres
+CREATE FUNCTION t.auth_then_fail(tok text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE inside text;
+BEGIN
+    BEGIN
+        PERFORM jwt_guard.authenticate(tok);
+        inside := current_user || ' ' || jwt_guard.sub() || ' ' || jwt_guard.tenant();
+        PERFORM 1 / 0;
+        RETURN 'not caught';
+    EXCEPTION WHEN division_by_zero THEN
+        RETURN 'in the block: ' || inside || '; after the catch: ' || current_user || ' '
+            || coalesce(jwt_guard.sub(), '-') || ' ' || coalesce(jwt_guard.tenant(), '-');
+    END;
+END $$;
+\c - tester
+-- No identity before the block: none after it.
+BEGIN;
+SELECT t.auth_then_fail(:'tok_acme');
+SELECT current_user, jwt_guard.is_authenticated(), t.try('SELECT count(*) FROM orders') AS read_orders;
+COMMIT;
+-- An identity before the block (another role and tenant): that one, whole, after it.
+\getenv tok_reader TOK_READER_ACME
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_reader') ->> 'sub' AS sub;
+SELECT t.auth_then_fail(:'tok_globex');
+SELECT current_user, jwt_guard.sub(), jwt_guard.tenant(), jwt_guard.has_scope('orders:read') AS globex_scope;
+SELECT tenant_id, count(*) FROM orders GROUP BY tenant_id;
+SELECT t.try($$INSERT INTO orders VALUES (100004, 'acme', 'x')$$) AS reader_insert;
+COMMIT;
+SELECT current_user, jwt_guard.is_authenticated();
