@@ -1,6 +1,6 @@
 //! Checks on the verified payload and the identity derived from it.
 //!
-//! jsonwebtoken leaves out most of these (threats.md §1.5 item 3), so we do all of them
+//! jsonwebtoken leaves out most of these (docs/threat-model.md §1.5 item 3), so we do all of them
 //! here on the parsed object: integer times, leeway, lifetime, exact issuer, audience type.
 
 use crate::error::Rejection;

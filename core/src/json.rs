@@ -1,7 +1,7 @@
 //! JSON parsing that refuses duplicate member names at any depth.
 //!
 //! serde_json keeps the last of two equal keys; an upstream parser that keeps the first
-//! would then see a different role or audience (threats.md E7). We refuse both.
+//! would then see a different role or audience (docs/threat-model.md E7). We refuse both.
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};

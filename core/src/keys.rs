@@ -1,7 +1,7 @@
 //! Key parsing and registration rules.
 //!
 //! A key is registered with exactly one algorithm and refused when it is weak or does not
-//! fit that algorithm (threats.md §1.5 items 1, 6, 7; A14, A15, A20).
+//! fit that algorithm (docs/threat-model.md §1.5 items 1, 6, 7; A14, A15, A20).
 
 use crate::error::KeyError;
 use crate::provider;

@@ -1,6 +1,6 @@
 //! Algorithms and signatures: round trips for every supported algorithm, tampering, algorithm
 //! confusion and downgrade, ECDSA special cases, truncated and padded signatures
-//! (threats.md §2.1 A1–A5, A11, A12, A15, A16, A19, A21).
+//! (docs/threat-model.md §2.1 A1–A5, A11, A12, A15, A16, A19, A21).
 
 mod common;
 

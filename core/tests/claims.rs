@@ -1,4 +1,4 @@
-//! Registered and identity claims with an injected clock (threats.md §1.5 item 3; §2.2 T1–T13, T15, T16).
+//! Registered and identity claims with an injected clock (docs/threat-model.md §1.5 item 3; §2.2 T1–T13, T15, T16).
 //! Every token here carries a valid HS256 signature, so only the claim rules can refuse it.
 
 mod common;
@@ -530,7 +530,7 @@ fn sub_and_jti_must_be_strings() {
     assert_eq!(id.jti, None);
 }
 
-// R8, R10 at the claim level: the role claim is a non-empty string, a non-empty array of
+// RC8, RC10 at the claim level: the role claim is a non-empty string, a non-empty array of
 // non-empty strings, or absent.
 #[test]
 fn role_claim_type() {

@@ -1,4 +1,4 @@
-//! Token shape, base64url, JSON and size (threats.md §1.5 item 5; §2.3 E1–E3, E6, E7, E9, E11–E14).
+//! Token shape, base64url, JSON and size (docs/threat-model.md §1.5 item 5; §2.3 E1–E3, E6, E7, E9, E11–E14).
 //! Where the signature would otherwise reject a change, the odd text is signed, so only the
 //! decoder or parser is left to reject it.
 

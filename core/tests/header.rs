@@ -1,5 +1,5 @@
 //! Header policy: kid as an opaque string, forbidden parameters, typ, duplicates
-//! (threats.md §1.5 item 4; §2.1 A7–A10; §2.3 E4, E5, E7).
+//! (docs/threat-model.md §1.5 item 4; §2.1 A7–A10; §2.3 E4, E5, E7).
 
 mod common;
 

@@ -1,5 +1,5 @@
 //! Key registration: PEM forms, HMAC secret strength, family and curve checks, JWK and JWKS import
-//! (threats.md §1.5 items 1, 6, 7; §2.1 A4, A14, A15, A20).
+//! (docs/threat-model.md §1.5 items 1, 6, 7; §2.1 A4, A14, A15, A20).
 
 mod common;
 

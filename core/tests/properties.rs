@@ -1,4 +1,4 @@
-//! Property tests (threats.md §4.4, run with every `cargo test`):
+//! Property tests (docs/threat-model.md §4.4, run with every `cargo test`):
 //! 1. arbitrary input never panics and never verifies;
 //! 2. for random claim sets signed with the test HMAC key, `Ok` exactly when a small independent
 //!    reference predicate says so;

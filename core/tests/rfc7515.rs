@@ -1,4 +1,4 @@
-//! RFC 7515 Appendix A vectors (threats.md §4.1): fixed tokens and keys from outside this code base.
+//! RFC 7515 Appendix A vectors (docs/threat-model.md §4.1): fixed tokens and keys from outside this code base.
 //!
 //! All of them carry exp = 1300819380 (2011-03-22 18:43:00 UTC) and iss "joe"; header and payload
 //! contain CR LF and spaces, which the strict parser must accept.

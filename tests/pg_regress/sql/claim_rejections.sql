@@ -1,4 +1,4 @@
--- Time, issuer and audience rules (threats.md §2.2), including CVE-2026-25537 shapes.
+-- Time, issuer and audience rules (docs/threat-model.md §2.2), including CVE-2026-25537 shapes.
 \set VERBOSITY terse
 -- Tokens whose validity depends on the clock are minted here, relative to the server's clock, in
 -- the statement that verifies them, so no time passes between minting and use. HS256 after

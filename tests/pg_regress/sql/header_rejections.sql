@@ -1,4 +1,4 @@
--- Encoding, structure and header rules (threats.md §2.1, §2.3).
+-- Encoding, structure and header rules (docs/threat-model.md §2.1, §2.3).
 \set VERBOSITY terse
 \c - tester
 \getenv tok_none_alg TOK_NONE_ALG

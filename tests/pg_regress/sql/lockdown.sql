@@ -1,4 +1,4 @@
--- Escape routes of threats.md §3.4, tried as the login role (listed in pg_jwt_guard.login_roles)
+-- Escape routes of docs/threat-model.md §3.4, tried as the login role (listed in pg_jwt_guard.login_roles)
 -- with a valid low-privilege token. Each must fail, or end as the powerless login role.
 \set VERBOSITY terse
 -- Superuser-made helpers for routes a client could not create itself.

@@ -1,4 +1,4 @@
--- The role claim (threats.md §2.4): allow-list, then the catalog. Every role below except
+-- The role claim (docs/threat-model.md §2.4): allow-list, then the catalog. Every role below except
 -- app_user and app_reader is listed in pg_jwt_guard.allowed_roles and must still be refused.
 \set VERBOSITY terse
 -- Roles whose powers are objects and privileges rather than attributes.
