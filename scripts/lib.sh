@@ -25,7 +25,7 @@ ensure_apt() {
 ensure_rust_tools() {
     export PATH="$HOME/.cargo/bin:$PATH"
     if ! cargo clippy --version >/dev/null 2>&1 || ! cargo fmt --version >/dev/null 2>&1; then
-        rustup component add clippy rustfmt
+        rustup component add clippy rustfmt || log "could not add clippy and rustfmt: the lint step will fail"
     fi
     if ! cargo pgrx --version 2>/dev/null | grep -q "$PGRX_VERSION"; then
         log "installing cargo-pgrx $PGRX_VERSION (takes a few minutes)"
