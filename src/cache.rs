@@ -43,6 +43,8 @@ pub struct Verified {
     /// Whether an authenticate() has logged it yet: verify() fills the cache without a line,
     /// so the first authenticate() of an entry is logged as a verification.
     pub audited: std::cell::Cell<bool>,
+    /// The version of the revocation lists it last passed (see `revocation::check_cached`).
+    pub revocations_passed: std::cell::Cell<u64>,
 }
 
 /// Registers the invalidation callbacks; called once while preloading.
@@ -180,6 +182,7 @@ pub fn store(
         settings,
         policy,
         audited: std::cell::Cell::new(false),
+        revocations_passed: std::cell::Cell::new(crate::revocation::version()),
     });
     if at == generation() {
         with_tokens(|c| c.put(key, verified.clone()));

@@ -40,7 +40,7 @@ fn check(
     if let Some(hit) = cache::lookup(&key, &snapshot, now) {
         attempt.identity = Some(hit.identity.clone());
         attempt.role = Some(hit.role.clone());
-        revocation::check(&hit.identity)?;
+        revocation::check_cached(&hit.identity, &hit.revocations_passed)?;
         replay::guard(&hit.identity, record)?;
         return Ok((hit, true));
     }

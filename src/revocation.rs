@@ -240,6 +240,8 @@ thread_local! {
     static OIDS: Cell<[u32; 2]> = const { Cell::new([0, 0]) };
     static LOADING: Cell<bool> = const { Cell::new(false) };
     static STALE: Cell<bool> = const { Cell::new(true) };
+    /// Moves every time the lists are read again; 0 until they are first read.
+    static VERSION: Cell<u64> = const { Cell::new(0) };
 }
 
 /// From the relcache callback: a change to either table (or to every relation) marks the
@@ -256,6 +258,29 @@ pub fn relation_changed(relid: pg_sys::Oid) {
 /// read.
 pub fn check(identity: &Identity) -> Result<(), GuardError> {
     refresh()?;
+    check_loaded(identity)
+}
+
+/// `check` for a token served from the token cache: `passed` holds the version of the lists it
+/// last passed, and the lists are consulted again only when they have been read since. The
+/// verdict depends on the token and the lists alone, never on the time.
+pub fn check_cached(identity: &Identity, passed: &Cell<u64>) -> Result<(), GuardError> {
+    refresh()?;
+    let version = VERSION.get();
+    if version != 0 && passed.get() == version {
+        return Ok(());
+    }
+    check_loaded(identity)?;
+    passed.set(version);
+    Ok(())
+}
+
+/// The version of the lists a verification just passed (after `check`).
+pub fn version() -> u64 {
+    VERSION.get()
+}
+
+fn check_loaded(identity: &Identity) -> Result<(), GuardError> {
     let claim = |name: &str| identity.claims.get(name);
     let iss = claim("iss").and_then(|v| v.as_str());
     let iat = claim("iat").and_then(|v| v.as_i64());
@@ -288,6 +313,7 @@ fn refresh() -> Result<(), GuardError> {
         Ok(()) => {
             OIDS.set(loaded.oids);
             LOADED.set(Some(loaded));
+            VERSION.set(VERSION.get().wrapping_add(1).max(1));
             Ok(())
         }
         Err(e) => {
