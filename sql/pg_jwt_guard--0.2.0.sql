@@ -236,21 +236,6 @@ REVOKE ALL ON jwt_guard.issuers FROM PUBLIC;
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/replay.rs:21
--- requires:
---   issuer_profiles
-
-
-CREATE TABLE jwt_guard.seen_jtis (
-    digest     bytea PRIMARY KEY,
-    expires_at timestamptz NOT NULL
-);
-CREATE INDEX seen_jtis_expires_at ON jwt_guard.seen_jtis (expires_at);
-REVOKE ALL ON jwt_guard.seen_jtis FROM PUBLIC;
-SELECT pg_catalog.pg_extension_config_dump('jwt_guard.seen_jtis', '');
-/* </end connected objects> */
-
-/* <begin connected objects> */
 -- src/setup_check.rs:8
 -- requires:
 --   key_store
@@ -574,7 +559,22 @@ REVOKE EXECUTE ON FUNCTION jwt_guard.install_compat(text) FROM PUBLIC;
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/functions.rs:138
+-- src/replay.rs:21
+-- requires:
+--   issuer_profiles
+
+
+CREATE TABLE jwt_guard.seen_jtis (
+    digest     bytea PRIMARY KEY,
+    expires_at timestamptz NOT NULL
+);
+CREATE INDEX seen_jtis_expires_at ON jwt_guard.seen_jtis (expires_at);
+REVOKE ALL ON jwt_guard.seen_jtis FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('jwt_guard.seen_jtis', '');
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- src/functions.rs:146
 -- pg_jwt_guard::functions::add_key
 CREATE  FUNCTION "add_key"(
 	"kid" TEXT, /* Option < & str > */
@@ -588,7 +588,7 @@ AS 'MODULE_PATHNAME', 'add_key_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/functions.rs:105
+-- src/functions.rs:107
 -- pg_jwt_guard::functions::authenticate
 CREATE  FUNCTION "authenticate"(
 	"token" TEXT, /* Option < & str > */
@@ -692,7 +692,7 @@ AS 'MODULE_PATHNAME', 'has_scope_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/functions.rs:148
+-- src/functions.rs:156
 -- pg_jwt_guard::functions::import_jwks
 CREATE  FUNCTION "import_jwks"(
 	"jwks" jsonb, /* Option < JsonB > */
@@ -741,7 +741,7 @@ AS 'MODULE_PATHNAME', 'require_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/functions.rs:130
+-- src/functions.rs:138
 -- pg_jwt_guard::functions::reset
 CREATE  FUNCTION "reset"() RETURNS void
 STRICT VOLATILE PARALLEL UNSAFE
@@ -750,7 +750,7 @@ AS 'MODULE_PATHNAME', 'reset_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/functions.rs:159
+-- src/functions.rs:167
 -- pg_jwt_guard::functions::retire_key
 CREATE  FUNCTION "retire_key"(
 	"kid" TEXT, /* Option < & str > */
@@ -817,7 +817,7 @@ AS 'MODULE_PATHNAME', 'sub_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/functions.rs:170
+-- src/functions.rs:178
 -- pg_jwt_guard::functions::sync_jwks
 CREATE  FUNCTION "sync_jwks"(
 	"issuer" TEXT, /* Option < & str > */
@@ -867,7 +867,7 @@ AS 'MODULE_PATHNAME', 'unrevoke_token_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/functions.rs:120
+-- src/functions.rs:128
 -- pg_jwt_guard::functions::verify
 CREATE  FUNCTION "verify"(
 	"token" TEXT, /* Option < & str > */

@@ -34,6 +34,8 @@ pub struct Verified {
     /// The claims as jsonb, returned by authenticate() and verify().
     pub claims: PreparedJsonb,
     pub serialized: String,
+    /// The claims' JSON, kept when `request.jwt.claims` is the library's to write.
+    pub request_claims: Option<String>,
     pub role: String,
     pub role_oid: pg_sys::Oid,
     generation: u64,
@@ -166,6 +168,7 @@ pub fn store(
     identity: Rc<Identity>,
     claims: PreparedJsonb,
     serialized: String,
+    request_claims: Option<String>,
     role: String,
     role_oid: pg_sys::Oid,
     at: u64,
@@ -176,6 +179,7 @@ pub fn store(
         identity,
         claims,
         serialized,
+        request_claims,
         role,
         role_oid,
         generation: at,

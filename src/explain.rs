@@ -52,9 +52,9 @@ fn run(token: Option<&str>, requested: Option<&str>) -> Result<Vec<Step>, GuardE
     let snapshot = settings::snapshot()?;
     let all = profiles::all()?;
     let decode_limit = snapshot.policy.max_token_bytes.max(all.max_token_bytes);
+    let s = explain::structure(token, decode_limit);
     // The size limit is the issuer's own when its profile sets one, as in verification.
-    let first = explain::structure(token, decode_limit, decode_limit);
-    let issuer = first
+    let issuer = s
         .payload
         .as_ref()
         .and_then(|p| p.get("iss"))
@@ -62,8 +62,8 @@ fn run(token: Option<&str>, requested: Option<&str>) -> Result<Vec<Step>, GuardE
         .map(str::to_owned);
     let profile = issuer.as_deref().and_then(|i| all.by_issuer.get(i));
     let policy = profile.map_or_else(|| snapshot.policy.clone(), |p| snapshot.policy.with_profile(p));
-    let s = explain::structure(token, policy.max_token_bytes, decode_limit);
-    let mut steps = s.steps;
+    let mut steps = vec![explain::size(token, policy.max_token_bytes)];
+    steps.extend(s.steps);
     steps.push(profile_step(issuer.as_deref(), profile, s.payload.is_some()));
 
     let key = match &s.parsed {

@@ -80,16 +80,18 @@ fn check(
     let oid = role_checks::resolve(&role)?;
     let serialized = serde_json::to_string(&*identity)
         .map_err(|_| GuardError::Internal("the identity could not be serialized".into()))?;
-    let claims = serde_json::to_string(&identity.claims)
-        .ok()
-        .and_then(|text| PreparedJsonb::from_json_text(&text))
+    let claims_json = serde_json::to_string(&identity.claims)
+        .map_err(|_| GuardError::Internal("the claims could not be serialized".into()))?;
+    let claims = PreparedJsonb::from_json_text(&claims_json)
         .ok_or_else(|| GuardError::Internal("the claims could not be converted to jsonb".into()))?;
+    let request_claims = crate::request_claims::enabled().then_some(claims_json);
     Ok((
         cache::store(
             key,
             identity,
             claims,
             serialized,
+            request_claims,
             role,
             oid,
             generation,
@@ -110,7 +112,13 @@ fn authenticate(token: Option<&str>, role: default!(Option<&str>, "NULL")) -> Pr
         audit::refused(&attempt, e.reason());
         e.raise()
     });
-    identity::apply(verified.identity.clone(), &verified.serialized, verified.role_oid).or_raise();
+    identity::apply(
+        verified.identity.clone(),
+        &verified.serialized,
+        verified.request_claims.as_deref(),
+        verified.role_oid,
+    )
+    .or_raise();
     let first_use = !verified.audited.replace(true);
     audit::verified(&attempt, from_cache && !first_use);
     verified.claims.clone()

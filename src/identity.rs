@@ -73,15 +73,28 @@ unsafe extern "C-unwind" fn check_carrier(
     _extra: *mut *mut c_void,
     source: pg_sys::GucSource::Type,
 ) -> bool {
+    // SAFETY: the arguments Postgres hands the check hook.
+    let ours = unsafe { own_write(newval, source) };
+    ours || refuse_write("pg_jwt_guard.identity is written only by jwt_guard.authenticate().")
+}
+
+/// For the check hooks of the settings only this library writes: our own write
+/// (`write_local`), a parallel worker restoring its leader's value, or the empty boot value.
+///
+/// # Safety
+/// `newval` is the value pointer Postgres passes to a string setting's check hook.
+pub(crate) unsafe fn own_write(newval: *mut *mut c_char, source: pg_sys::GucSource::Type) -> bool {
     // SAFETY: reads of a backend global and of the string Postgres hands us.
     let restoring_worker = unsafe { pg_sys::InitializingParallelWorker };
     let empty = unsafe { (*newval).is_null() || **newval == 0 };
-    if WRITING.get() || restoring_worker || (source == pg_sys::GucSource::PGC_S_DEFAULT && empty) {
-        return true;
-    }
+    WRITING.get() || restoring_worker || (source == pg_sys::GucSource::PGC_S_DEFAULT && empty)
+}
+
+/// Makes the check hook refuse with 42501 and `detail`; returns false for it to return.
+pub(crate) fn refuse_write(detail: &str) -> bool {
     // SAFETY: sets the SQLSTATE of the error Postgres raises for this refusal.
     unsafe { pg_sys::GUC_check_errcode(pgrx::PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE as i32) };
-    crate::settings::set_check_detail("pg_jwt_guard.identity is written only by jwt_guard.authenticate().");
+    crate::settings::set_check_detail(detail);
     false
 }
 
@@ -139,15 +152,24 @@ fn unreadable() -> GuardError {
 }
 
 fn write_carrier(value: &str) -> Result<(), GuardError> {
+    write_local(CARRIER_NAME, value, pg_sys::GucContext::PGC_SUSET)
+}
+
+/// Sets one of the settings only this library writes, transaction-locally, past its check hook.
+pub(crate) fn write_local(
+    name: &std::ffi::CStr,
+    value: &str,
+    context: pg_sys::GucContext::Type,
+) -> Result<(), GuardError> {
     let value = CString::new(value).map_err(|_| GuardError::Token(jwt_guard_core::Rejection::NulInString))?;
     let _writing = WritingGuard::start();
     // SAFETY: a transaction-local set of our own setting; if it raises, the guard still
     // clears the flag while the error unwinds.
     unsafe {
         pg_sys::set_config_option(
-            CARRIER_NAME.as_ptr(),
+            name.as_ptr(),
             value.as_ptr(),
-            pg_sys::GucContext::PGC_SUSET,
+            context,
             pg_sys::GucSource::PGC_S_SESSION,
             pg_sys::GucAction::GUC_ACTION_LOCAL,
             true,
@@ -158,7 +180,7 @@ fn write_carrier(value: &str) -> Result<(), GuardError> {
     Ok(())
 }
 
-/// Opens the carrier to our own write for as long as it lives, even across an error.
+/// Opens our settings to our own write for as long as it lives, even across an error.
 struct WritingGuard;
 
 impl WritingGuard {
@@ -175,17 +197,21 @@ impl Drop for WritingGuard {
 }
 
 /// Makes `identity` (as `role`) the identity of this transaction: claims first, then the
-/// user id, so an error leaves neither changed.
-pub fn apply(identity: Rc<Identity>, serialized: &str, role: pg_sys::Oid) -> Result<(), GuardError> {
+/// user id, so an error leaves neither changed. `request_claims` is the claims' JSON when
+/// `request.jwt.claims` is the library's to write.
+pub fn apply(
+    identity: Rc<Identity>,
+    serialized: &str,
+    request_claims: Option<&str>,
+    role: pg_sys::Oid,
+) -> Result<(), GuardError> {
     let now = context::current();
     if BASE_USER.get().is_none() {
         BASE_USER.set(Some(now));
     }
     write_carrier(&format!("{} {serialized}", u32::from(role)))?;
-    if crate::request_claims::enabled() {
-        let claims = serde_json::to_string(&identity.claims)
-            .map_err(|_| GuardError::Internal("the claims could not be serialized".into()))?;
-        crate::request_claims::write(&claims);
+    if let Some(claims) = request_claims {
+        crate::request_claims::write(claims)?;
     }
     CACHE.set((GENERATION.get(), Some(Bound { identity, role })));
     context::switch_to(UserContext {
@@ -199,7 +225,9 @@ pub fn apply(identity: Rc<Identity>, serialized: &str, role: pg_sys::Oid) -> Res
 pub fn clear() -> Result<(), GuardError> {
     if current().is_some() {
         write_carrier("")?;
-        crate::request_claims::write("");
+        if crate::request_claims::enabled() {
+            crate::request_claims::write("")?;
+        }
     }
     if let Some(base) = BASE_USER.get() {
         context::switch_to(UserContext {

@@ -60,7 +60,7 @@ pub fn rows(query: &str, args: &[Option<&str>]) -> Vec<Vec<Option<String>>> {
             .collect();
         if plan.is_null() {
             pg_sys::SPI_finish();
-            failed(query.as_c_str(), pg_sys::SPI_result);
+            failed(pg_sys::SPI_result);
         }
         let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot());
         let code = pg_sys::SPI_execute_snapshot(
@@ -76,7 +76,7 @@ pub fn rows(query: &str, args: &[Option<&str>]) -> Vec<Vec<Option<String>>> {
         pg_sys::UnregisterSnapshot(snapshot);
         if code < 0 {
             pg_sys::SPI_finish();
-            failed(query.as_c_str(), code);
+            failed(code);
         }
         let out = collect();
         pg_sys::SPI_finish();
@@ -86,14 +86,11 @@ pub fn rows(query: &str, args: &[Option<&str>]) -> Vec<Vec<Option<String>>> {
 
 /// A query of the key store or the catalogs that SPI could not run is an internal error: an
 /// empty answer would read as "no such key" or "nothing dangerous".
-fn failed(query: &CStr, code: i32) -> ! {
-    let table = query.to_string_lossy();
-    let what = table
-        .split(" FROM ")
-        .nth(1)
-        .and_then(|t| t.split_whitespace().next())
-        .unwrap_or("the catalogs");
-    crate::errors::GuardError::Internal(format!("could not read {what} (SPI code {code})")).raise()
+fn failed(code: i32) -> ! {
+    crate::errors::GuardError::Internal(format!(
+        "a read of the key store, the revocation lists or the catalogs failed (SPI code {code})"
+    ))
+    .raise()
 }
 
 /// The rows SPI just produced, copied out as text.

@@ -7,18 +7,14 @@
 //! undoes them with the identity (COMMIT, ROLLBACK, ROLLBACK TO SAVEPOINT) and parallel
 //! workers receive them. Without an identity it reads as the empty string.
 
+use crate::errors::GuardError;
 use crate::settings;
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 use pgrx::pg_sys;
-use std::cell::Cell;
 use std::ffi::{c_char, c_void, CString};
 
 static CLAIMS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 const NAME: &std::ffi::CStr = c"request.jwt.claims";
-
-thread_local! {
-    static WRITING: Cell<bool> = const { Cell::new(false) };
-}
 
 /// Whether the library owns `request.jwt.claims` (set at server start).
 pub fn enabled() -> bool {
@@ -54,48 +50,14 @@ unsafe extern "C-unwind" fn check_claims(
     _extra: *mut *mut c_void,
     source: pg_sys::GucSource::Type,
 ) -> bool {
-    // SAFETY: reads of a backend global and of the string Postgres hands us.
-    let restoring_worker = unsafe { pg_sys::InitializingParallelWorker };
-    let empty = unsafe { (*newval).is_null() || **newval == 0 };
-    if WRITING.get() || restoring_worker || (source == pg_sys::GucSource::PGC_S_DEFAULT && empty) {
-        return true;
-    }
-    // SAFETY: sets the SQLSTATE of the error Postgres raises for this refusal.
-    unsafe { pg_sys::GUC_check_errcode(pgrx::PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE as i32) };
-    settings::set_check_detail(
-        "With pg_jwt_guard.request_claims on, request.jwt.claims carries only the claims jwt_guard.authenticate() verified.",
-    );
-    false
+    // SAFETY: the arguments Postgres hands the check hook.
+    let ours = unsafe { crate::identity::own_write(newval, source) };
+    ours || crate::identity::refuse_write(
+            "With pg_jwt_guard.request_claims on, request.jwt.claims carries only the claims jwt_guard.authenticate() verified.",
+        )
 }
 
 /// Writes the claims (JSON text; "" clears) for the rest of the transaction.
-pub fn write(json: &str) {
-    if !enabled() {
-        return;
-    }
-    let Ok(value) = CString::new(json) else { return };
-    WRITING.set(true);
-    let _reset = Reset;
-    // SAFETY: a transaction-local set of our own setting; if it raises, Reset clears the flag
-    // while the error unwinds.
-    unsafe {
-        pg_sys::set_config_option(
-            NAME.as_ptr(),
-            value.as_ptr(),
-            pg_sys::GucContext::PGC_USERSET,
-            pg_sys::GucSource::PGC_S_SESSION,
-            pg_sys::GucAction::GUC_ACTION_LOCAL,
-            true,
-            0,
-            false,
-        );
-    }
-}
-
-struct Reset;
-
-impl Drop for Reset {
-    fn drop(&mut self) {
-        WRITING.set(false);
-    }
+pub fn write(json: &str) -> Result<(), GuardError> {
+    crate::identity::write_local(NAME, json, pg_sys::GucContext::PGC_USERSET)
 }

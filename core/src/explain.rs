@@ -65,9 +65,10 @@ pub struct Structure<'a> {
     pub payload: Option<Map<String, Value>>,
 }
 
-/// Size first: a token above `decode_limit` is not decoded at all, as in verification.
-pub fn structure(token: &str, size_limit: usize, decode_limit: usize) -> Structure<'_> {
-    let mut steps = vec![size_step(token, size_limit)];
+/// Characters, segments, header and payload. A token above `decode_limit` (the largest size
+/// any issuer accepts) is not decoded at all, as in verification; its size is judged by `size`.
+pub fn structure(token: &str, decode_limit: usize) -> Structure<'_> {
+    let mut steps = Vec::new();
     let too_large = token.len() > decode_limit;
     let chars_ok = token
         .bytes()
@@ -124,7 +125,8 @@ pub fn structure(token: &str, size_limit: usize, decode_limit: usize) -> Structu
     Structure { steps, parsed, payload }
 }
 
-fn size_step(token: &str, limit: usize) -> Step {
+/// The token's size against the limit that applies to it.
+pub fn size(token: &str, limit: usize) -> Step {
     if token.is_empty() {
         Step::failed("size", Rejection::Empty.to_string())
     } else if token.len() > limit {
@@ -416,28 +418,24 @@ mod tests {
         let header = "eyJhbGciOiJIUzI1NiIsImtpZCI6ImsxIn0"; // {"alg":"HS256","kid":"k1"}
         let payload = "eyJzdWIiOiJ1MSJ9"; // {"sub":"u1"}
         let token = format!("{header}.{payload}.c2lnbmF0dXJlLWJ5dGVz");
-        let s = structure(&token, 8192, 8192);
+        let s = structure(&token, 8192);
         assert!(s.steps.iter().all(|s| s.ok == Some(true)), "{:?}", s.steps);
+        assert_eq!(size(&token, 8192).ok, Some(true));
         assert!(s.parsed.is_some() && s.payload.is_some());
         for step in &s.steps {
             assert!(!step.detail.contains(header) && !step.detail.contains("c2lnbmF0dXJl"));
         }
-        let small = structure(&token, 10, 8192);
-        assert_eq!(small.steps[0].ok, Some(false));
-        assert_eq!(
-            small.steps.last().unwrap().ok,
-            Some(true),
-            "a size failure does not stop decoding"
-        );
-        let huge = structure(&token, 10, 10);
+        assert_eq!(size(&token, 10).ok, Some(false));
+        assert_eq!(size("", 10).ok, Some(false));
+        let huge = structure(&token, 10);
         assert_eq!(
             huge.steps.last().unwrap().ok,
             None,
             "beyond every limit nothing is decoded"
         );
-        let bad = structure("Bearer abc", 8192, 8192);
+        let bad = structure("Bearer abc", 8192);
         let oks: Vec<Option<bool>> = bad.steps.iter().map(|s| s.ok).collect();
-        assert_eq!(oks, vec![Some(true), Some(false), Some(false), None, None]);
+        assert_eq!(oks, vec![Some(false), Some(false), None, None]);
         assert_eq!(
             token::parse(&token, 8192).is_ok(),
             s.steps.iter().all(|s| s.ok == Some(true))
