@@ -112,6 +112,12 @@ def check_postgrest_claims(c, env):
         if state != "42501":
             return f"ALTER ROLE ... SET request.jwt.claims gave {state}, expected 42501"
     with c.connect("authenticator", autocommit=False) as conn:
+        # A client with no token plants another tenant's claims, then authenticates.
+        for plant in ("SET LOCAL request.jwt.claims = '{\"tenant_id\": \"globex\"}'",
+                      "SELECT set_config('request.jwt.claims', '{\"tenant_id\": \"globex\"}', true)"):
+            state, _ = sqlstate_of(conn, plant)
+            if state != "42501":
+                return f"before a token, {plant!r} gave {state}, expected 42501"
         conn.execute("SELECT jwt_guard.authenticate(%s)", (env["TOK_TENANT_ACME"],))
         seen = conn.execute("SELECT count(*), min(tenant_id), max(tenant_id) FROM todos").fetchone()
         if seen != (20, "acme", "acme"):
