@@ -503,47 +503,47 @@ def distinct_limit(point, core, protocol):
 
 def targets(point, scan, core):
     rows = []
+
+    def ratio(text, num, den, op, lim):
+        """One target row; skipped when --only left out a configuration it compares."""
+        try:
+            rows.append((text, num() / den(), op, lim))
+        except (KeyError, TypeError):
+            pass
+
     for protocol in PROTOCOLS:
         p = point[protocol]
-        a, b = p["a_baseline"]["median"], p["b_postgrest"]["median"]
         for alg in ("HS256", "RS256", "ES256", "EdDSA"):
-            c = p[f"c_{alg.lower()}"]["median"]
-            rows.append((f"{protocol}: {alg} repeated >= 1.00x PostgREST-style", c / b, ">=", 1.00))
+            c = lambda alg=alg: p[f"c_{alg.lower()}"]["median"]  # noqa: E731
+            ratio(f"{protocol}: {alg} repeated >= 1.00x PostgREST-style", c, lambda: p["b_postgrest"]["median"], ">=", 1.00)
             if protocol == "prepared":
-                rows.append((f"prepared: {alg} repeated >= 0.90x SET LOCAL ROLE baseline", c / a, ">=", 0.90))
-        if core:
-            rows.append((f"{protocol}: 1,000 distinct ES256, no cache >= 0.90x L (openssl-bound limit)",
-                         p["c_es256_distinct"]["median"] / distinct_limit(point, core, protocol), ">=", 0.90))
+                ratio(f"prepared: {alg} repeated >= 0.90x SET LOCAL ROLE baseline", c,
+                      lambda: p["a_baseline"]["median"], ">=", 0.90)
+        ratio(f"{protocol}: 1,000 distinct ES256, no cache >= 0.90x L (openssl-bound limit)",
+              lambda: p["c_es256_distinct"]["median"], lambda: distinct_limit(point, core, protocol), ">=", 0.90)
     pp = point["prepared"]
-    rows += [
-        ("prepared: realistic transaction >= 0.90x the same under SET LOCAL ROLE",
-         pp["r_hs256"]["median"] / pp["r_baseline"]["median"], ">=", 0.90),
-        ("prepared: 100 tenants rotating >= 0.90x PostgREST-style rotating",
-         pp["t_hs256"]["median"] / pp["t_postgrest"]["median"], ">=", 0.90),
-    ]
-    if core:
-        for alg in ("ES256", "RS256"):
-            rows.append((f"core verify {alg} within 1.3x of openssl speed",
-                         core["criterion_us"][alg] / core["openssl_us"][alg], "<=", 1.30))
-    lit = scan["literal"]["median"]
-    rows += [
-        # tenant() is never folded into plans (a folded value would outlive its identity in cached
-        # expressions), so the form protect_table() writes, an init plan, is the one held to a constant.
-        ("scan, (SELECT tenant()) as protect_table writes it <= 1.05x literal",
-         scan["guard_wrapped"]["median"] / lit, "<=", 1.05),
-        ("scan, JSON policy / (SELECT tenant()) >= 10x",
-         scan["postgrest_json"]["median"] / scan["guard_wrapped"]["median"], ">=", 10.0),
-    ]
+    ratio("prepared: realistic transaction >= 0.90x the same under SET LOCAL ROLE",
+          lambda: pp["r_hs256"]["median"], lambda: pp["r_baseline"]["median"], ">=", 0.90)
+    ratio("prepared: 100 tenants rotating >= 0.90x PostgREST-style rotating",
+          lambda: pp["t_hs256"]["median"], lambda: pp["t_postgrest"]["median"], ">=", 0.90)
+    for alg in ("ES256", "RS256"):
+        ratio(f"core verify {alg} within 1.3x of openssl speed",
+              lambda: core["criterion_us"][alg], lambda: core["openssl_us"][alg], "<=", 1.30)
+    # tenant() is never folded into plans (a folded value would outlive its identity in cached
+    # expressions), so the form protect_table() writes, an init plan, is the one held to a constant.
+    ratio("scan, (SELECT tenant()) as protect_table writes it <= 1.05x literal",
+          lambda: scan["guard_wrapped"]["median"], lambda: scan["literal"]["median"], "<=", 1.05)
+    ratio("scan, JSON policy / (SELECT tenant()) >= 10x",
+          lambda: scan["postgrest_json"]["median"], lambda: scan["guard_wrapped"]["median"], ">=", 10.0)
     for protocol in PROTOCOLS:
         p = point[protocol]
-        rows += [
-            (f"{protocol}: isolation allow-lists cost <= 3% (locked / c_hs256 >= 0.97)",
-             p["c_hs256_locked"]["median"] / p["c_hs256"]["median"], ">=", 0.97),
-            (f"{protocol}: enforce_permissions costs <= 5% (d / c_hs256 >= 0.95)",
-             p["d_hs256_enforce"]["median"] / p["c_hs256"]["median"], ">=", 0.95),
-            (f"{protocol}: 100,000 revocations cost <= 3% (revoked / c_hs256 >= 0.97)",
-             p["c_hs256_revoked"]["median"] / p["c_hs256"]["median"], ">=", 0.97),
-        ]
+        hs = lambda: p["c_hs256"]["median"]  # noqa: E731
+        ratio(f"{protocol}: isolation allow-lists cost <= 3% (locked / c_hs256 >= 0.97)",
+              lambda: p["c_hs256_locked"]["median"], hs, ">=", 0.97)
+        ratio(f"{protocol}: enforce_permissions costs <= 5% (d / c_hs256 >= 0.95)",
+              lambda: p["d_hs256_enforce"]["median"], hs, ">=", 0.95)
+        ratio(f"{protocol}: 100,000 revocations cost <= 3% (revoked / c_hs256 >= 0.97)",
+              lambda: p["c_hs256_revoked"]["median"], hs, ">=", 0.97)
     return [{"target": t, "measured": round(m, 3), "op": op, "limit": lim,
              "pass": m >= lim if op == ">=" else m <= lim} for t, m, op, lim in rows]
 
@@ -599,6 +599,8 @@ def print_report(result):
         print()
         print("1,000 distinct ES256 tokens against the openssl-bound limit L = 1 / (1/T_(b)+lookup + t_verify/cores)")
         for protocol in PROTOCOLS:
+            if "c_es256_distinct" not in point[protocol]:
+                continue
             limit = distinct_limit(point, core, protocol)
             measured = point[protocol]["c_es256_distinct"]["median"]
             print(f"  {protocol:9s} measured {measured:7.0f} TPS, L {limit:7.0f} TPS: {measured / limit:.2f}x")
@@ -615,15 +617,9 @@ def print_report(result):
               f"{mem['before_kb']:,} kB -> {mem['after_kb']:,} kB (+{mem['growth_kb']:,} kB); stated bound "
               f"token_cache_size x max_token_bytes = {mem['token_cache_size']} x {mem['max_token_bytes']} B = "
               f"{mem['bound_kb']:,} kB")
-    print()
-    print(f"Serial scan, count(*) over {ROWS:,} rows ({ROWS // 2:,} visible), EXPLAIN (ANALYZE, TIMING OFF), "
-          f"{m['scan_rounds']} rounds, interleaved; median execution time")
-    print(f"{'policy':42s} {'ms':>8s} {'spread':>7s} {'vs literal':>10s} {'min ms':>8s} {'samples':>7s}")
     scan = result["scan"]
-    lit = scan["literal"]["median"]
-    for name, s in scan.items():
-        print(f"{LABELS[name]:42s} {s['median']:8.1f} {s['spread_pct']:6.1f}% {s['median'] / lit:9.2f}x "
-              f"{s['min']:8.1f} {len(s['samples']):7d}")
+    if scan:
+        print_scans(m, scan)
     worst = result["other_cpu_max"]
     if worst > OTHER_CPU_WARN:
         print(f"\nWARNING: other processes used up to {100 * worst:.0f}% of the CPU during a measurement "
@@ -633,6 +629,17 @@ def print_report(result):
     print("Targets (ratios of medians from this run)")
     for t in result["targets"]:
         print(f"  {'PASS' if t['pass'] else 'MISS'}  {t['target']:72s} measured {t['measured']:.2f}x")
+
+
+def print_scans(m, scan):
+    print()
+    print(f"Serial scan, count(*) over {ROWS:,} rows ({ROWS // 2:,} visible), EXPLAIN (ANALYZE, TIMING OFF), "
+          f"{m['scan_rounds']} rounds, interleaved; median execution time")
+    print(f"{'policy':42s} {'ms':>8s} {'spread':>7s} {'vs literal':>10s} {'min ms':>8s} {'samples':>7s}")
+    lit = scan["literal"]["median"]
+    for name, s in scan.items():
+        print(f"{LABELS[name]:42s} {s['median']:8.1f} {s['spread_pct']:6.1f}% {s['median'] / lit:9.2f}x "
+              f"{s['min']:8.1f} {len(s['samples']):7d}")
 
 
 def provenance():
@@ -647,6 +654,29 @@ def provenance():
             "library_mtime": datetime.datetime.fromtimestamp(os.path.getmtime(lib)).isoformat(timespec="seconds")}
 
 
+# What a configuration is compared to: --only runs these as well.
+COMPARED_TO = {
+    "c_es256_distinct": {"b_postgrest_lookup"}, "c_es256_distinct_cached": {"b_postgrest_lookup"},
+    "c_hs256_noaudit": {"c_hs256"}, "c_hs256_locked": {"c_hs256"}, "d_hs256_enforce": {"c_hs256"},
+    "c_hs256_revoked": {"c_hs256"}, "c_hs256_stmtaudit": {"c_hs256"}, "c_hs256_replay": {"c_hs256_fresh"},
+    "r_hs256": {"r_baseline"}, "t_hs256": {"t_postgrest"},
+}
+
+
+def selected(only):
+    """The configurations --only names, with the baselines every ratio needs."""
+    if not only:
+        return None
+    names = {n.strip() for n in only.split(",") if n.strip()}
+    unknown = names - set(LABELS)
+    if unknown:
+        raise SystemExit(f"--only: unknown configuration(s) {', '.join(sorted(unknown))}; known: "
+                         + ", ".join(n for n in LABELS if n not in SCANS))
+    for n in list(names):
+        names |= COMPARED_TO.get(n, set())
+    return names | {"a_baseline", "b_postgrest"}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer, shorter rounds (about 12 minutes in all)")
@@ -655,7 +685,13 @@ def main():
     ap.add_argument("--out", default=os.path.join(HERE, "results", "latest.json"))
     ap.add_argument("--no-core", action="store_true", help="skip criterion and openssl speed")
     ap.add_argument("--no-memory", action="store_true", help=f"skip the {MEMORY_TOKENS:,}-token memory check")
+    ap.add_argument("--only", help="comma-separated configurations (with what they are compared to); no scans, "
+                    "no memory check, no driver")
+    ap.add_argument("--keep", action="store_true", help="leave the cluster running at the end (for a profiler)")
     args = ap.parse_args()
+    only = selected(args.only)
+    if only:
+        args.no_memory = True
     mode_name = "quick" if args.quick else "full"
     mode = dict(MODES[mode_name])
     for key in ("rounds", "seconds"):
@@ -673,13 +709,16 @@ def main():
         c.start(preload=True, extra=CONF)
         try:
             print(f"==> cluster in {c.dir} on port {c.port}; loading {len(POLICIES)} x {ROWS:,} rows", flush=True)
-            tokens, postgrest_claims = setup(c, keys, FRESH_TOKENS[mode_name])
+            needs_fresh = not only or only & {"c_hs256_fresh", "c_hs256_replay"}
+            tokens, postgrest_claims = setup(c, keys, FRESH_TOKENS[mode_name] if needs_fresh else 1000)
             sanity_check(c, tokens, postgrest_claims)
             print(f"==> setup and checks done in {time.time() - started:.0f} s", flush=True)
             meter = CpuMeter(c)
 
             paths = {}
             for name, (role, text) in scripts(tokens, postgrest_claims).items():
+                if only and name not in only:
+                    continue
                 paths[name] = (role, os.path.join(workdir, f"{name}.sql"))
                 with open(paths[name][1], "w") as f:
                     f.write(text)
@@ -698,16 +737,16 @@ def main():
                 print(f"==> round {r + 1}/{mode['rounds']}: " +
                       ", ".join(f"{n}/{p[0]} {samples[(n, p)][-1][0]:.0f}" for n, p in runs), flush=True)
 
-            times = {name: [] for name in SCANS}
+            times = {name: [] for name in SCANS} if not only else {}
+            scan_other_cpu = 0.0
             with c.connect(user="bench") as conn:
-                for name in SCANS:  # warm-up, unmeasured
+                for name in times:  # warm-up, unmeasured
                     scan_ms(conn, name, tokens["ES256"], postgrest_claims)
                 # This VM's host slows everything down by up to 1.8x for a second or so at a time,
                 # unseen in /proc. The ~0.1 s scans therefore run FAST_SCAN_REPEATS times a round
                 # (the ~2 s JSON scan once), so that such a phase spoils a minority of the samples.
                 plan = ["postgrest_json"] + [n for n in SCANS if n != "postgrest_json"] * FAST_SCAN_REPEATS
-                scan_other_cpu = 0.0
-                for _ in range(mode["scan_rounds"]):
+                for _ in range(mode["scan_rounds"] if times else 0):
                     def scan_round():  # the CPU meter's 10 ms ticks are too coarse for one scan
                         meter.start()
                         ms = [(n, scan_ms(conn, n, tokens["ES256"], postgrest_claims))
@@ -725,11 +764,16 @@ def main():
                     print(f"memory check failed: {e!r}", flush=True)
             with c.connect() as conn:
                 server = conn.execute("SELECT version()").fetchone()[0]
+            if args.keep:
+                print(f"==> --keep: cluster left running: {PGBENCH} -h {c.dir} -p {c.port} -U bench; scripts in {workdir}; "
+                      f"stop it with: {scenarios.PGBIN}/pg_ctl -D {c.data} stop -m fast", flush=True)
         finally:
-            c.stop()
+            if not args.keep:
+                c.stop()
     finally:
-        c.remove()
-        subprocess.run(["rm", "-rf", workdir])
+        if not args.keep:
+            c.remove()
+            subprocess.run(["rm", "-rf", workdir])
 
     point = {protocol: {} for protocol in PROTOCOLS}
     for (name, protocol), runs in samples.items():
@@ -745,6 +789,7 @@ def main():
         "source": source,
         "rows": ROWS, "clients": CLIENTS, "distinct_tokens": DISTINCT_TOKENS,
         "point_select": point, "scan": scan,
+        "only": sorted(only) if only else None,
         "ratios_vs_a": {p: {k: v["median"] / point[p]["a_baseline"]["median"] for k, v in point[p].items()}
                         for p in PROTOCOLS},
         "ratios_vs_b": {p: {k: v["median"] / point[p]["b_postgrest"]["median"] for k, v in point[p].items()}

@@ -14,7 +14,9 @@ cd "$(dirname "$0")/.."
 python3 -c 'import psycopg_pool' 2>/dev/null \
     || python3 -m pip install --quiet --disable-pip-version-check "psycopg-pool>=3.2"
 python3 bench/bench.py "$@"
-if [ "${1:-}" = "--quick" ]; then
+if [[ " $* " == *" --only"* ]]; then
+    :  # a selection: no driver run
+elif [ "${1:-}" = "--quick" ]; then
     python3 bench/driver.py --seconds 2 --rounds 3
 else
     python3 bench/driver.py

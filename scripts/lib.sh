@@ -12,7 +12,7 @@ log() { printf '==> %s\n' "$*" >&2; }
 
 ensure_apt() {
     local missing=()
-    for pkg in postgresql-15 postgresql-server-dev-15 postgresql-contrib postgresql-15-pgaudit postgresql-15-set-user libclang-dev clang sudo pgbouncer openssl; do
+    for pkg in postgresql-15 postgresql-server-dev-15 postgresql-contrib postgresql-15-pgaudit postgresql-15-set-user libclang-dev clang sudo pgbouncer openssl libssl-dev pkg-config; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
     done
     if [ ${#missing[@]} -gt 0 ]; then

@@ -62,7 +62,7 @@ package_name() { echo "pg-jwt-guard-pg$1"; }
 
 deb_path() { echo "dist/$(package_name "$1")_$(crate_version)_$(dpkg --print-architecture).deb"; }
 
-# Depends of the shared library's own NEEDED libraries (libc, libgcc), from dpkg-shlibdeps.
+# Depends of the shared library's own NEEDED libraries (libc, libgcc, libssl), from dpkg-shlibdeps.
 shlib_depends() {
     local so tmp out
     so=$(readlink -f "$1")

@@ -5,6 +5,7 @@
 
 use crate::error::KeyError;
 use crate::provider;
+use crate::rsa::RsaKey;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::jwk::EllipticCurve;
@@ -44,6 +45,8 @@ pub struct VerifyingKey {
     pub alg: Algorithm,
     pub issuer: Option<String>,
     pub(crate) decoding: DecodingKey,
+    /// RSA keys, parsed once for OpenSSL (see `rsa`).
+    pub(crate) rsa: Option<RsaKey>,
 }
 
 impl std::fmt::Debug for VerifyingKey {
@@ -164,7 +167,16 @@ impl VerifyingKey {
             }
             other => other.map(str::to_owned),
         };
-        Ok(VerifyingKey { alg, issuer, decoding })
+        let rsa = match alg.family() {
+            AlgorithmFamily::Rsa => Some(rsa_key(alg, &decoding)?),
+            _ => None,
+        };
+        Ok(VerifyingKey {
+            alg,
+            issuer,
+            decoding,
+            rsa,
+        })
     }
 
     /// A short, non-reversible identifier of the key material for the keys view.
@@ -243,6 +255,17 @@ fn pem_key(alg: Algorithm, family: AlgorithmFamily, text: &str) -> Result<Decodi
         }
         AlgorithmFamily::Hmac => Err(bad("HMAC")),
     }
+}
+
+/// The OpenSSL form of an RSA key whose components were checked when it was read.
+fn rsa_key(alg: Algorithm, decoding: &DecodingKey) -> Result<RsaKey, KeyError> {
+    let components = match decoding.kind() {
+        DecodingKeyKind::RsaModulusExponent { n, e } => Some((n.clone(), e.clone())),
+        DecodingKeyKind::SecretOrDer(der) => rsa_components_of_der(der),
+    };
+    components
+        .and_then(|(n, e)| RsaKey::new(alg, &n, &e))
+        .ok_or_else(|| KeyError::new("RSA public key could not be read"))
 }
 
 /// PKCS#1 RSAPublicKey: SEQUENCE { n INTEGER, e INTEGER }.

@@ -14,6 +14,7 @@ pub mod provider;
 pub mod published;
 pub mod revocation;
 pub mod roles;
+pub mod rsa;
 pub mod token;
 
 pub use claims::{Identity, RoleClaim};

@@ -2,7 +2,8 @@
 //!
 //! Every factory checks the key family against the algorithm before it does anything else,
 //! so an RSA or EC public key can never be used as an HMAC secret (algorithm confusion, A4).
-//! Signing exists for tests and tools; the extension itself only verifies.
+//! Signing exists for tests and tools; the extension itself only verifies. `token::check_signature`
+//! verifies RSA with OpenSSL (`rsa`) and reaches this provider for the other families only.
 
 use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
 use jsonwebtoken::errors::{Error, ErrorKind};

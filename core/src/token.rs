@@ -144,17 +144,17 @@ pub fn check_algorithm(parsed: &ParsedToken<'_>, key: &VerifyingKey) -> Result<(
 
 /// The signature alone, with the key's algorithm (callers check the algorithm first).
 pub fn check_signature(parsed: &ParsedToken<'_>, key: &VerifyingKey) -> Result<(), Rejection> {
-    provider::install();
-    if URL_SAFE_NO_PAD.decode(parsed.signature).is_err() {
+    let Ok(signature) = URL_SAFE_NO_PAD.decode(parsed.signature) else {
         return Err(Rejection::BadEncoding("signature"));
-    }
-    let ok = jsonwebtoken::crypto::verify(
-        parsed.signature,
-        parsed.signing_input.as_bytes(),
-        &key.decoding,
-        key.alg,
-    )
-    .unwrap_or(false);
+    };
+    let ok = match &key.rsa {
+        Some(rsa) => rsa.verify(parsed.signing_input.as_bytes(), &signature),
+        None => {
+            provider::install();
+            jsonwebtoken::crypto::verify(parsed.signature, parsed.signing_input.as_bytes(), &key.decoding, key.alg)
+                .unwrap_or(false)
+        }
+    };
     if ok {
         Ok(())
     } else {

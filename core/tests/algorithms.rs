@@ -566,3 +566,77 @@ fn ed25519_is_a_name_for_eddsa() {
     assert_eq!(parse(&token, 8192).map(|p| p.alg), Ok(Algorithm::EdDSA));
     assert!(check(&token, &key.verifying(), &policy(), NOW).is_ok());
 }
+
+// A17, A18: RSA signatures made with other parameters than the algorithm names. A signer
+// other than ring (OpenSSL's) makes them; the matching parameters are signed too, so a
+// rejection is the verifier's and not a broken signer's.
+#[test]
+fn rsa_signatures_with_other_parameters_are_rejected() {
+    use openssl::hash::MessageDigest;
+    use openssl::pkey::PKey;
+    use openssl::rsa::Padding;
+    use openssl::sign::{RsaPssSaltlen, Signer};
+
+    let private = PKey::private_key_from_pem(rsa2048().private_pem.as_bytes()).unwrap();
+    let sign = |alg: Algorithm, digest: MessageDigest, pss: Option<(RsaPssSaltlen, MessageDigest)>| {
+        let key = rsa_key(alg);
+        let token = mint(&good_payload(), &key);
+        let (h, p, _) = segments(&token);
+        let mut signer = Signer::new(digest, &private).unwrap();
+        match pss {
+            Some((salt, mgf)) => {
+                signer.set_rsa_padding(Padding::PKCS1_PSS).unwrap();
+                signer.set_rsa_pss_saltlen(salt).unwrap();
+                signer.set_rsa_mgf1_md(mgf).unwrap();
+            }
+            None => signer.set_rsa_padding(Padding::PKCS1).unwrap(),
+        }
+        let signature = signer.sign_oneshot_to_vec(format!("{h}.{p}").as_bytes()).unwrap();
+        check(&with_signature(&token, &signature), &key.verifying(), &policy(), NOW)
+    };
+    let sha256 = MessageDigest::sha256;
+    let salt32 = || RsaPssSaltlen::custom(32);
+
+    assert!(
+        sign(Algorithm::RS256, sha256(), None).is_ok(),
+        "PKCS#1 v1.5 with SHA-256"
+    );
+    assert!(
+        sign(Algorithm::PS256, sha256(), Some((salt32(), sha256()))).is_ok(),
+        "PSS, 32-byte salt"
+    );
+
+    type Case = (
+        &'static str,
+        Algorithm,
+        MessageDigest,
+        Option<(RsaPssSaltlen, MessageDigest)>,
+    );
+    let refused: [Case; 7] = [
+        ("RS256 over SHA-384", Algorithm::RS256, MessageDigest::sha384(), None),
+        ("RS256 over SHA-1", Algorithm::RS256, MessageDigest::sha1(), None),
+        ("RS384 over SHA-256", Algorithm::RS384, sha256(), None),
+        (
+            "PS256 with no salt",
+            Algorithm::PS256,
+            sha256(),
+            Some((RsaPssSaltlen::custom(0), sha256())),
+        ),
+        (
+            "PS256 with the longest salt",
+            Algorithm::PS256,
+            sha256(),
+            Some((RsaPssSaltlen::MAXIMUM_LENGTH, sha256())),
+        ),
+        (
+            "PS256 with MGF1-SHA1",
+            Algorithm::PS256,
+            sha256(),
+            Some((salt32(), MessageDigest::sha1())),
+        ),
+        ("PS256 as PKCS#1 v1.5", Algorithm::PS256, sha256(), None),
+    ];
+    for (what, alg, digest, pss) in refused {
+        assert_eq!(sign(alg, digest, pss), Err(Rejection::BadSignature), "{what}");
+    }
+}
