@@ -8,6 +8,7 @@ JDBC, asyncpg, pgx, node-postgres named queries and psycopg 3 use it), one rando
   c_<alg>        BEGIN; jwt_guard.authenticate(<one repeated token>); select on items_guard
   c_es256_distinct   one of 1,000 distinct ES256 tokens per transaction, token cache off
   c_es256_distinct_cached   the same with the token cache at its default size (1,000: all fit)
+  c_es256_distinct_noaudit  c_es256_distinct with pg_jwt_guard.audit_log = off (what the audit line costs a miss)
   c_hs256_noaudit    c_hs256 with pg_jwt_guard.audit_log = off (how much the audit line costs)
   c_hs256_locked     c_hs256 as a login role listed in login_roles (what the isolation checks cost)
   d_hs256_enforce    c_hs256 for a login role with pg_jwt_guard.enforce_permissions = on
@@ -151,7 +152,8 @@ def setup(c, keys, fresh_tokens):
         # Direct connections, one client per backend: named statements are the client's own, so
         # the roles accept the names pgbench -M prepared gives them (P_<n>), as the reference
         # advises for direct connections. Under a token every session checks the name.
-        for role in ("bench", "bench_enforce", "bench_noaudit", "bench_nocache", "bench_locked", "bench_stmtaudit"):
+        for role in ("bench", "bench_enforce", "bench_noaudit", "bench_nocache", "bench_nocache_noaudit", "bench_locked",
+                     "bench_stmtaudit"):
             x(f"CREATE ROLE {role} LOGIN NOINHERIT IN ROLE app_user")
             x(f"ALTER ROLE {role} SET pg_jwt_guard.statement_prefixes = 'P_'")
         # The README's setup: the login role is listed in login_roles, so every statement before
@@ -163,6 +165,9 @@ def setup(c, keys, fresh_tokens):
         # The distinct-token case must not profit from the token cache: its default size (1,000)
         # holds all 1,000 tokens, so after warm-up every backend would only ever hit.
         x("ALTER ROLE bench_nocache SET pg_jwt_guard.token_cache_size = 0")
+        # The same without the audit line each verification writes (audit_log = verified).
+        x("ALTER ROLE bench_nocache_noaudit SET pg_jwt_guard.token_cache_size = 0")
+        x("ALTER ROLE bench_nocache_noaudit SET pg_jwt_guard.audit_log = off")
 
         # Same rows in every table: even ids belong to acme, odd ids to globex.
         x("CREATE TABLE items_literal (id int NOT NULL, tenant_id text NOT NULL, payload text NOT NULL)")
@@ -206,7 +211,7 @@ def setup(c, keys, fresh_tokens):
         with conn.cursor().copy("COPY bench_tokens (n, token) FROM STDIN") as copy:
             for n, tok in enumerate(distinct, 1):
                 copy.write_row((n, tok))
-        x("GRANT SELECT ON bench_tokens TO bench, bench_nocache")
+        x("GRANT SELECT ON bench_tokens TO bench, bench_nocache, bench_nocache_noaudit")
 
         # Single-use tokens, consumed in order through a sequence: one table per issuer.
         hs = keys["HS256"][0]
@@ -272,6 +277,7 @@ def scripts(tokens, postgrest_claims):
                                f"set_config('request.jwt.claims', '{claims_sql}', true) FROM bench_tokens WHERE n = :n;\n"
                                "SELECT payload FROM items_json WHERE id = :id;\nCOMMIT;\n")
     s["c_es256_distinct"] = ("bench_nocache", distinct)
+    s["c_es256_distinct_noaudit"] = ("bench_nocache_noaudit", distinct)
     s["c_es256_distinct_cached"] = ("bench", distinct)
     s["c_hs256_noaudit"] = ("bench_noaudit", guard(tokens["HS256"]))
     s["c_hs256_locked"] = ("bench_locked", guard(tokens["HS256"]))
@@ -557,6 +563,7 @@ LABELS = {
     "c_eddsa": "(c) authenticate EdDSA",
     "b_postgrest_lookup": "(b) the same + token-table lookup",
     "c_es256_distinct": "(c) ES256, 1,000 distinct, no token cache",
+    "c_es256_distinct_noaudit": "(c) the same, audit_log = off [info]",
     "c_es256_distinct_cached": "(c) ES256, 1,000 distinct, cached [info]",
     "c_hs256_noaudit": "(c) HS256, audit_log = off [info]",
     "c_hs256_locked": "(c) HS256, login role locked (isolation)",
@@ -603,7 +610,9 @@ def print_report(result):
                 continue
             limit = distinct_limit(point, core, protocol)
             measured = point[protocol]["c_es256_distinct"]["median"]
-            print(f"  {protocol:9s} measured {measured:7.0f} TPS, L {limit:7.0f} TPS: {measured / limit:.2f}x")
+            quiet = point[protocol].get("c_es256_distinct_noaudit", {}).get("median")
+            extra = f"; without the audit line {quiet:7.0f} TPS: {quiet / limit:.2f}x" if quiet else ""
+            print(f"  {protocol:9s} measured {measured:7.0f} TPS, L {limit:7.0f} TPS: {measured / limit:.2f}x{extra}")
         print()
         print("Core verification (parse + signature + claims, criterion median) beside openssl speed verify, µs")
         for alg, us in sorted(core["criterion_us"].items()):
@@ -657,6 +666,7 @@ def provenance():
 # What a configuration is compared to: --only runs these as well.
 COMPARED_TO = {
     "c_es256_distinct": {"b_postgrest_lookup"}, "c_es256_distinct_cached": {"b_postgrest_lookup"},
+    "c_es256_distinct_noaudit": {"b_postgrest_lookup", "c_es256_distinct"},
     "c_hs256_noaudit": {"c_hs256"}, "c_hs256_locked": {"c_hs256"}, "d_hs256_enforce": {"c_hs256"},
     "c_hs256_revoked": {"c_hs256"}, "c_hs256_stmtaudit": {"c_hs256"}, "c_hs256_replay": {"c_hs256_fresh"},
     "r_hs256": {"r_baseline"}, "t_hs256": {"t_postgrest"},

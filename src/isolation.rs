@@ -157,10 +157,8 @@ unsafe fn execute_refusal(node: *mut pg_sys::Node) -> Option<GuardError> {
         match (*node).type_ {
             T_ExecuteStmt => {
                 let name = (*(node as *mut pg_sys::ExecuteStmt)).name;
-                let name = name
-                    .as_ref()
-                    .map(|n| CStr::from_ptr(n).to_string_lossy().into_owned())?;
-                statement_name_refusal(&name)
+                let name = name.as_ref().map(|n| CStr::from_ptr(n))?;
+                statement_name_refusal(name)
             }
             T_ExplainStmt => execute_refusal(query_utility((*(node as *mut pg_sys::ExplainStmt)).query)),
             T_CreateTableAsStmt => execute_refusal(query_utility((*(node as *mut pg_sys::CreateTableAsStmt)).query)),
@@ -472,13 +470,11 @@ unsafe fn exact_float_output() -> bool {
 /// A named prepared statement lives on the backend, so behind a pooler that does not keep
 /// clients' statements apart one client could replace the statement another will run. A locked
 /// session runs only names the pooler made (`pg_jwt_guard.statement_prefixes`).
-fn statement_name_refusal(name: &str) -> Option<GuardError> {
-    let prefixes = settings::statement_prefixes();
-    let allowed = prefixes.iter().any(|p| p == "*" || name.starts_with(p.as_str()));
-    (!allowed).then(|| {
+fn statement_name_refusal(name: &CStr) -> Option<GuardError> {
+    (!settings::statement_name_allowed(name.to_bytes())).then(|| {
         refuse(format!(
             "the named prepared statement \"{}\" may not run in this session: use unnamed statements, or a pooler that keeps clients' statements apart (see pg_jwt_guard.statement_prefixes)",
-            jwt_guard_core::error::printable(name)
+            jwt_guard_core::error::printable(&name.to_string_lossy())
         ))
     })
 }
@@ -495,12 +491,12 @@ pub fn portal_refusal() -> Option<GuardError> {
         if portal.is_null() || (*portal).prepStmtName.is_null() {
             return None;
         }
-        CStr::from_ptr((*portal).prepStmtName).to_string_lossy().into_owned()
+        CStr::from_ptr((*portal).prepStmtName)
     };
     if name.is_empty() {
         return None;
     }
-    statement_name_refusal(&name)
+    statement_name_refusal(name)
 }
 
 /// The planner inlines simple SQL functions, and an inlined function never reaches the

@@ -175,9 +175,14 @@ unsafe extern "C-unwind" fn assign_login_roles(_newval: *const c_char, _extra: *
     LOGIN_ROLES_GENERATION.set(LOGIN_ROLES_GENERATION.get().wrapping_add(1));
 }
 
-/// Name prefixes of named prepared statements a locked session may run; `*` allows any name.
-pub fn statement_prefixes() -> Vec<String> {
-    split_list(&text(&STATEMENT_PREFIXES))
+/// True when a prepared statement's name starts with one of `statement_prefixes` (`*`: any).
+/// Read in place: it runs for every execution of a named statement.
+pub fn statement_name_allowed(name: &[u8]) -> bool {
+    String::from_utf8_lossy(raw(&STATEMENT_PREFIXES))
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .any(|p| p == "*" || name.starts_with(p.as_bytes()))
 }
 
 pub fn token_cache_size() -> usize {

@@ -103,12 +103,14 @@ pub fn structure(token: &str, decode_limit: usize) -> Structure<'_> {
     }
     let (header, payload, signature) = (parts[0], parts[1], parts[2]);
     let head = token::decode_object(header, "header").and_then(|h| token::check_header(&h));
-    let parsed = head.as_ref().ok().map(|(alg, kid)| ParsedToken {
-        alg: *alg,
-        kid: kid.clone(),
-        signing_input: &token[..header.len() + 1 + payload.len()],
-        payload,
-        signature,
+    let parsed = head.as_ref().ok().map(|(alg, kid)| {
+        ParsedToken::new(
+            *alg,
+            kid.clone(),
+            &token[..header.len() + 1 + payload.len()],
+            payload,
+            signature,
+        )
     });
     steps.push(Step::from("header", head, |(alg, kid)| match kid {
         Some(k) => format!("alg {}, kid \"{}\"", alg_name(alg), printable(&k)),
