@@ -284,7 +284,11 @@ fn rsa_components_of_der(der: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     let [ASN1Block::Integer(_, n), ASN1Block::Integer(_, e)] = items.as_slice() else {
         return None;
     };
-    Some((n.to_signed_bytes_be(), e.to_signed_bytes_be()))
+    let (n, e) = (n.to_signed_bytes_be(), e.to_signed_bytes_be());
+    // A modulus or exponent is a positive INTEGER: a negative one is a malformed key, never
+    // read as the unsigned number its bytes would spell.
+    let negative = |b: &[u8]| b.first().is_some_and(|first| first & 0x80 != 0);
+    (!negative(&n) && !negative(&e)).then_some((n, e))
 }
 
 fn check_rsa_components(n: &[u8], e: &[u8]) -> Result<(), KeyError> {

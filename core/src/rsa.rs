@@ -1,12 +1,12 @@
 //! RSA signature verification (RS256/384/512, PS256/384/512) with OpenSSL, the library
-//! PostgreSQL itself links. A key is parsed once, when it is loaded, and kept with its
-//! Montgomery context; ring rebuilds the key from (n, e) on every verification and its RSA
+//! PostgreSQL itself links. A key is parsed once, when it is loaded, and kept with a
+//! verification context; ring rebuilt the key from (n, e) on every verification, and its RSA
 //! arithmetic is about half as fast.
 //!
-//! The rules stay ring's: the key is 2048 to 8192 bits with an odd exponent of at most 32
-//! bits (checked where keys are read, `keys::check_rsa_components`), the signature has
-//! exactly the modulus' length, PSS uses MGF1 with the message digest and a salt as long as
-//! the digest (RFC 7518, 3.5).
+//! The key is 2048 to 8192 bits with an odd exponent of at most 32 bits (checked where keys
+//! are read, `keys::check_rsa_components`); here the signature must have exactly the modulus'
+//! length, and PSS uses MGF1 with the message digest and a salt as long as the digest
+//! (RFC 7518, 3.5).
 
 use jsonwebtoken::Algorithm;
 use openssl::bn::BigNum;

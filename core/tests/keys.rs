@@ -125,6 +125,34 @@ fn weak_rsa_pem_is_refused() {
     refused(text("PS256", &weak.pkcs1_pem), "1024 bits");
 }
 
+// PKCS#1 integers are signed: a modulus whose first content byte has the high bit set is
+// negative, a malformed key, and is refused rather than read as an unsigned number.
+#[test]
+fn negative_rsa_modulus_is_refused() {
+    let der_integer = |content: &[u8]| {
+        let mut out = vec![0x02, 0x82, (content.len() >> 8) as u8, content.len() as u8];
+        out.extend_from_slice(content);
+        out
+    };
+    let sequence = |n: &[u8], e: &[u8]| {
+        let body = [der_integer(n), vec![0x02, e.len() as u8], e.to_vec()].concat();
+        [vec![0x30, 0x82, (body.len() >> 8) as u8, body.len() as u8], body].concat()
+    };
+    let modulus = strip_leading_zero(&rsa2048().n);
+    let exponent = [0x01, 0x00, 0x01];
+    // The key as it is (its leading zero restored) is accepted, so the refusal below is the sign's.
+    let positive = [&[0u8][..], modulus].concat();
+    assert!(text("RS256", &pem("RSA PUBLIC KEY", &sequence(&positive, &exponent))).is_ok());
+    refused(
+        text("RS256", &pem("RSA PUBLIC KEY", &sequence(modulus, &exponent))),
+        "not a valid PKCS#1",
+    );
+}
+
+fn strip_leading_zero(b: &[u8]) -> &[u8] {
+    b.strip_prefix(&[0u8][..]).unwrap_or(b)
+}
+
 #[test]
 fn key_family_must_match_the_algorithm() {
     let rsa = &rsa2048().spki_pem;
