@@ -776,7 +776,7 @@ def main():
                 server = conn.execute("SELECT version()").fetchone()[0]
             if args.keep:
                 print(f"==> --keep: cluster left running: {PGBENCH} -h {c.dir} -p {c.port} -U bench; scripts in {workdir}; "
-                      f"stop it with: {scenarios.PGBIN}/pg_ctl -D {c.data} stop -m fast", flush=True)
+                      f"stop it with: runuser -u postgres -- {scenarios.PGBIN}/pg_ctl -D {c.data} stop -m fast; rm -rf {c.dir} {workdir}", flush=True)
         finally:
             if not args.keep:
                 c.stop()
