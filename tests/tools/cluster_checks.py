@@ -21,7 +21,7 @@ import psycopg
 
 import fixtures
 import scenarios
-from scenarios import Cluster, sqlstate_of
+from scenarios import Checks, Cluster, sqlstate_of
 
 PGBIN = scenarios.PGBIN
 PRIMARY_PORT, STANDBY_PORT, NEIGHBOUR_PORT = 58510, 58511, 58512
@@ -231,21 +231,8 @@ def check_neighbour_hooks(env, order):
 
 
 def run_all(env, minters, run_regress):
-    passed = failed = 0
-
-    def report(name, fn, *args):
-        nonlocal passed, failed
-        started = time.time()
-        try:
-            problem = fn(*args)
-        except Exception as e:  # noqa: BLE001
-            problem = f"raised {e!r}"
-        if problem is None:
-            passed += 1
-            print(f"cluster {name:40s} ... ok ({time.time() - started:.1f} s)")
-        else:
-            failed += 1
-            print(f"cluster {name:40s} ... FAILED: {problem}")
+    checks = Checks("cluster", width=40)
+    report = checks.run
 
     report("standby", check_standby, env, minters)
     report("dump_restore", check_dump_restore, env, minters)
@@ -258,5 +245,6 @@ def run_all(env, minters, run_regress):
         fresh.update(fixtures.build()[0])
         p, f = run_regress(fresh, preload=", ".join(order))
         print(f"cluster pg_regress with {label}: {p} passed, {f} failed")
-        passed, failed = passed + p, failed + f
-    return passed, failed
+        checks.passed += p
+        checks.failed += f
+    return checks.totals()

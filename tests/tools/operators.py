@@ -14,11 +14,10 @@ import os
 import re
 import subprocess
 import tempfile
-import time
 
 import psycopg
 
-from scenarios import PGBIN, Cluster, sqlstate_of
+from scenarios import PGBIN, Checks, Cluster, sqlstate_of
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 README = os.path.join(HERE, "..", "..", "README.md")
@@ -173,22 +172,8 @@ def check_postgrest_claims(c, env):
 
 
 def run_all(env, minters):
-    passed = failed = 0
-
-    def report(name, fn, *args):
-        nonlocal passed, failed
-        started = time.time()
-        try:
-            problem = fn(*args)
-        except Exception as e:  # noqa: BLE001
-            problem = f"raised {e!r}"
-        took = time.time() - started
-        if problem is None:
-            passed += 1
-            print(f"operators {name:32s} ... ok ({took:.1f} s)")
-        else:
-            failed += 1
-            print(f"operators {name:32s} ... FAILED: {problem}")
+    checks = Checks("operators")
+    report = checks.run
 
     conf, _, _ = readme_parts()
     c = Cluster()
@@ -210,4 +195,4 @@ def run_all(env, minters):
             c.stop()
     finally:
         c.remove()
-    return passed, failed
+    return checks.totals()
