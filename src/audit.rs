@@ -15,7 +15,9 @@ use crate::pg_version;
 use crate::settings::{self, AuditLog};
 use jwt_guard_core::Identity;
 use pgrx::pg_sys;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::ffi::CString;
 use std::rc::Rc;
@@ -79,50 +81,74 @@ fn take_from_bucket() -> bool {
     true
 }
 
-fn cut(v: Option<&str>) -> Value {
-    match v {
-        Some(s) => Value::String(s.chars().take(FIELD_CHARS).collect()),
-        None => Value::Null,
-    }
+/// A string field as a line carries it: cut to FIELD_CHARS characters, borrowed when shorter.
+fn cut(v: Option<&str>) -> Option<Cow<'_, str>> {
+    let s = v?;
+    Some(match s.char_indices().nth(FIELD_CHARS) {
+        Some((end, _)) => Cow::Owned(s[..end].to_owned()),
+        None => Cow::Borrowed(s),
+    })
 }
 
 /// The fields every line carries: who, under which identity, in which backend and transaction.
-fn who(identity: Option<&Identity>, iss: Option<&str>, role: Option<&str>) -> serde_json::Map<String, Value> {
-    let claim = |f: fn(&Identity) -> Option<&str>| cut(identity.and_then(f));
+#[derive(Serialize)]
+struct Who<'a> {
+    iss: Option<Cow<'a, str>>,
+    sub: Option<Cow<'a, str>>,
+    jti: Option<Cow<'a, str>>,
+    tenant: Option<Cow<'a, str>>,
+    role: Option<Cow<'a, str>>,
+    session_user: Option<String>,
+    pid: i32,
+    vxid: Option<String>,
+}
+
+fn who<'a>(identity: Option<&'a Identity>, iss: Option<&'a str>, role: Option<&'a str>) -> Who<'a> {
     let iss = identity
         .and_then(|i| i.claims.get("iss"))
         .and_then(Value::as_str)
         .or(iss);
-    let mut o = serde_json::Map::new();
-    o.insert("iss".into(), cut(iss));
-    o.insert("sub".into(), claim(|i| i.sub.as_deref()));
-    o.insert("jti".into(), claim(|i| i.jti.as_deref()));
-    o.insert("tenant".into(), claim(|i| i.tenant.as_deref()));
-    o.insert("role".into(), cut(role));
     // SAFETY: the session user exists in a client backend (checked first).
     let session = (!unsafe { pg_sys::MyProcPort }.is_null()).then(|| user_name(unsafe { pg_sys::GetSessionUserId() }));
-    o.insert("session_user".into(), json!(session.flatten()));
-    // SAFETY: MyProcPid is set at process start.
-    o.insert("pid".into(), json!(unsafe { pg_sys::MyProcPid }));
-    o.insert("vxid".into(), json!(crate::pg_version::vxid()));
-    o
+    Who {
+        iss: cut(iss),
+        sub: cut(identity.and_then(|i| i.sub.as_deref())),
+        jti: cut(identity.and_then(|i| i.jti.as_deref())),
+        tenant: cut(identity.and_then(|i| i.tenant.as_deref())),
+        role: cut(role),
+        session_user: session.flatten(),
+        // SAFETY: MyProcPid is set at process start.
+        pid: unsafe { pg_sys::MyProcPid },
+        vxid: crate::pg_version::vxid(),
+    }
+}
+
+/// A line of `authenticate()`'s decision.
+#[derive(Serialize)]
+struct Decision<'a> {
+    #[serde(flatten)]
+    who: Who<'a>,
+    event: &'a str,
+    reason: Option<&'a str>,
+    kid: Option<Cow<'a, str>>,
+    alg: Option<&'a str>,
+    client_addr: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    suppressed: Option<u64>,
 }
 
 fn line(event: &str, reason: Option<&str>, a: &Attempt, suppressed: Option<u64>) -> String {
     let identity = a.identity.as_deref();
-    let mut o = who(identity, a.unverified_iss.as_deref(), a.role.as_deref());
-    o.insert("event".into(), json!(event));
-    o.insert("reason".into(), json!(reason));
-    o.insert(
-        "kid".into(),
-        cut(identity.and_then(|i| i.kid.as_deref()).or(a.kid.as_deref())),
-    );
-    o.insert("alg".into(), json!(a.alg));
-    o.insert("client_addr".into(), json!(client_addr()));
-    if let Some(n) = suppressed {
-        o.insert("suppressed".into(), json!(n));
-    }
-    Value::Object(o).to_string()
+    let decision = Decision {
+        who: who(identity, a.unverified_iss.as_deref(), a.role.as_deref()),
+        event,
+        reason,
+        kid: cut(identity.and_then(|i| i.kid.as_deref()).or(a.kid.as_deref())),
+        alg: a.alg,
+        client_addr: client_addr(),
+        suppressed,
+    };
+    serde_json::to_string(&decision).unwrap_or_default()
 }
 
 fn user_name(role: pg_sys::Oid) -> Option<String> {
@@ -152,7 +178,8 @@ unsafe extern "C-unwind" {
 
 /// One LOG_SERVER_ONLY line, without the statement or context lines PostgreSQL would add.
 fn emit(text: String) {
-    let Ok(message) = CString::new(text.replace('\0', "")) else {
+    // serde_json escapes every control character, so a line holds no NUL and is not copied.
+    let Ok(message) = CString::new(text) else {
         return;
     };
     // SAFETY: the elog protocol: errstart, the message and flags, errfinish; at this level
@@ -169,8 +196,8 @@ fn emit(text: String) {
 
 // ---- statements ----------------------------------------------------------------------------
 
-/// The identity's part of a statement line, or None when no line is due.
-fn statement_base(command: &str) -> Option<serde_json::Map<String, Value>> {
+/// The identity a statement line is due for, with its role's name; None when no line is due.
+fn statement_identity() -> Option<(Rc<Identity>, Option<String>)> {
     if !settings::AUDIT_STATEMENTS.get() {
         return None;
     }
@@ -179,10 +206,33 @@ fn statement_base(command: &str) -> Option<serde_json::Map<String, Value>> {
     if !crate::context::own_rights(Some(role)) {
         return None;
     }
-    let mut o = who(Some(&identity), None, user_name(role).as_deref());
-    o.insert("event".into(), json!("statement"));
-    o.insert("command".into(), json!(command));
-    Some(o)
+    Some((identity, user_name(role)))
+}
+
+/// A relation a statement touches, with the privileges it needed.
+#[derive(Serialize)]
+struct Touched {
+    relation: String,
+    privileges: Vec<&'static str>,
+}
+
+#[derive(Serialize)]
+struct StatementLine<'a> {
+    #[serde(flatten)]
+    who: Who<'a>,
+    event: &'static str,
+    command: &'a str,
+    relations: Vec<Touched>,
+}
+
+fn emit_statement(identity: &Identity, role: Option<&str>, command: &str, relations: Vec<Touched>) {
+    let line = StatementLine {
+        who: who(Some(identity), None, role),
+        event: "statement",
+        command,
+        relations,
+    };
+    emit(serde_json::to_string(&line).unwrap_or_default());
 }
 
 fn relation_name(relid: pg_sys::Oid) -> String {
@@ -218,16 +268,16 @@ pub unsafe fn statement(query: *mut pg_sys::QueryDesc, eflags: std::ffi::c_int) 
         pg_sys::CmdType::CMD_MERGE => "MERGE",
         _ => "OTHER",
     };
-    let Some(mut line) = statement_base(command) else {
+    let Some((identity, role)) = statement_identity() else {
         return;
     };
     // SAFETY: the permission list of the executor's planned statement.
     let needed = unsafe { pg_version::relation_permissions(pg_version::planned_permissions(stmt)) };
-    let relations: Vec<Value> = needed
+    let relations: Vec<Touched> = needed
         .iter()
         .filter(|r| r.required != 0)
         .map(|r| {
-            let privileges: Vec<&str> = [
+            let privileges: Vec<&'static str> = [
                 (pg_sys::ACL_SELECT, "SELECT"),
                 (pg_sys::ACL_INSERT, "INSERT"),
                 (pg_sys::ACL_UPDATE, "UPDATE"),
@@ -237,11 +287,13 @@ pub unsafe fn statement(query: *mut pg_sys::QueryDesc, eflags: std::ffi::c_int) 
             .filter(|(bit, _)| r.required & *bit as pg_sys::AclMode != 0)
             .map(|(_, name)| name)
             .collect();
-            json!({"relation": relation_name(r.relid), "privileges": privileges})
+            Touched {
+                relation: relation_name(r.relid),
+                privileges,
+            }
         })
         .collect();
-    line.insert("relations".into(), Value::Array(relations));
-    emit(Value::Object(line).to_string());
+    emit_statement(&identity, role.as_deref(), command, relations);
 }
 
 /// From the ProcessUtility hook: one line for a utility statement (COPY and TRUNCATE name
@@ -273,7 +325,10 @@ pub unsafe fn utility(node: *mut pg_sys::Node) {
                 let relations = if relid == pg_sys::InvalidOid {
                     vec![]
                 } else {
-                    vec![json!({"relation": relation_name(relid), "privileges": [privilege]})]
+                    vec![Touched {
+                        relation: relation_name(relid),
+                        privileges: vec![privilege],
+                    }]
                 };
                 ("COPY".to_owned(), relations)
             }
@@ -281,7 +336,10 @@ pub unsafe fn utility(node: *mut pg_sys::Node) {
                 "TRUNCATE".to_owned(),
                 crate::nodes::truncate_targets(node as *mut pg_sys::TruncateStmt)
                     .into_iter()
-                    .map(|r| json!({"relation": relation_name(r), "privileges": ["TRUNCATE"]}))
+                    .map(|r| Touched {
+                        relation: relation_name(r),
+                        privileges: vec!["TRUNCATE"],
+                    })
                     .collect(),
             ),
             _ => {
@@ -293,8 +351,7 @@ pub unsafe fn utility(node: *mut pg_sys::Node) {
             }
         }
     };
-    if let Some(mut line) = statement_base(&command) {
-        line.insert("relations".into(), Value::Array(relations));
-        emit(Value::Object(line).to_string());
+    if let Some((identity, role)) = statement_identity() {
+        emit_statement(&identity, role.as_deref(), &command, relations);
     }
 }

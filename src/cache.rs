@@ -33,7 +33,9 @@ pub struct Verified {
     pub identity: Rc<Identity>,
     /// The claims as jsonb, returned by authenticate() and verify().
     pub claims: PreparedJsonb,
-    pub serialized: String,
+    /// The carrier setting's value for this identity (role oid, then the identity's JSON),
+    /// built once so a cache hit only copies it into the setting.
+    pub carrier: std::ffi::CString,
     /// The claims' JSON, kept when `request.jwt.claims` is the library's to write.
     pub request_claims: Option<String>,
     pub role: String,
@@ -167,7 +169,7 @@ pub fn store(
     key: [u8; 32],
     identity: Rc<Identity>,
     claims: PreparedJsonb,
-    serialized: String,
+    carrier: std::ffi::CString,
     request_claims: Option<String>,
     role: String,
     role_oid: pg_sys::Oid,
@@ -178,7 +180,7 @@ pub fn store(
     let verified = Rc::new(Verified {
         identity,
         claims,
-        serialized,
+        carrier,
         request_claims,
         role,
         role_oid,

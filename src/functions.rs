@@ -80,6 +80,7 @@ fn check(
     let oid = role_checks::resolve(&role)?;
     let serialized = serde_json::to_string(&*identity)
         .map_err(|_| GuardError::Internal("the identity could not be serialized".into()))?;
+    let carrier = identity::carrier_value(oid, &serialized)?;
     let claims_json = serde_json::to_string(&identity.claims)
         .map_err(|_| GuardError::Internal("the claims could not be serialized".into()))?;
     let claims = PreparedJsonb::from_json_text(&claims_json)
@@ -90,7 +91,7 @@ fn check(
             key,
             identity,
             claims,
-            serialized,
+            carrier,
             request_claims,
             role,
             oid,
@@ -114,7 +115,7 @@ fn authenticate(token: Option<&str>, role: default!(Option<&str>, "NULL")) -> Pr
     });
     identity::apply(
         verified.identity.clone(),
-        &verified.serialized,
+        &verified.carrier,
         verified.request_claims.as_deref(),
         verified.role_oid,
     )

@@ -17,7 +17,7 @@ use jwt_guard_core::Identity;
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 use pgrx::pg_sys;
 use std::cell::{Cell, RefCell};
-use std::ffi::{c_char, c_void, CString};
+use std::ffi::{c_char, c_void, CStr, CString};
 use std::rc::Rc;
 
 static CARRIER: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
@@ -151,8 +151,14 @@ fn unreadable() -> GuardError {
     GuardError::Internal("the identity of this transaction could not be read back; refusing to go on".into())
 }
 
-fn write_carrier(value: &str) -> Result<(), GuardError> {
-    write_local(CARRIER_NAME, value, pg_sys::GucContext::PGC_SUSET)
+fn write_carrier(value: &CStr) {
+    write_local_c(CARRIER_NAME, value, pg_sys::GucContext::PGC_SUSET);
+}
+
+/// The carrier's value for an identity serialized as `serialized`, under the role `role`.
+pub fn carrier_value(role: pg_sys::Oid, serialized: &str) -> Result<CString, GuardError> {
+    CString::new(format!("{} {serialized}", u32::from(role)))
+        .map_err(|_| GuardError::Token(jwt_guard_core::Rejection::NulInString))
 }
 
 /// Sets one of the settings only this library writes, transaction-locally, past its check hook.
@@ -162,6 +168,11 @@ pub(crate) fn write_local(
     context: pg_sys::GucContext::Type,
 ) -> Result<(), GuardError> {
     let value = CString::new(value).map_err(|_| GuardError::Token(jwt_guard_core::Rejection::NulInString))?;
+    write_local_c(name, &value, context);
+    Ok(())
+}
+
+fn write_local_c(name: &CStr, value: &CStr, context: pg_sys::GucContext::Type) {
     let _writing = WritingGuard::start();
     // SAFETY: a transaction-local set of our own setting; if it raises, the guard still
     // clears the flag while the error unwinds.
@@ -177,7 +188,6 @@ pub(crate) fn write_local(
             false,
         );
     }
-    Ok(())
 }
 
 /// Opens our settings to our own write for as long as it lives, even across an error.
@@ -201,7 +211,7 @@ impl Drop for WritingGuard {
 /// `request.jwt.claims` is the library's to write.
 pub fn apply(
     identity: Rc<Identity>,
-    serialized: &str,
+    carrier: &CStr,
     request_claims: Option<&str>,
     role: pg_sys::Oid,
 ) -> Result<(), GuardError> {
@@ -209,7 +219,7 @@ pub fn apply(
     if BASE_USER.get().is_none() {
         BASE_USER.set(Some(now));
     }
-    write_carrier(&format!("{} {serialized}", u32::from(role)))?;
+    write_carrier(carrier);
     if let Some(claims) = request_claims {
         crate::request_claims::write(claims)?;
     }
@@ -224,7 +234,7 @@ pub fn apply(
 /// Drops the identity now; the user returns to the one the transaction started with.
 pub fn clear() -> Result<(), GuardError> {
     if current().is_some() {
-        write_carrier("")?;
+        write_carrier(c"");
         if crate::request_claims::enabled() {
             crate::request_claims::write("")?;
         }
@@ -242,6 +252,7 @@ pub fn clear() -> Result<(), GuardError> {
 /// values the next client of a pooled backend draws: it is reseeded at every transaction end.
 /// The seeds are HMAC-SHA256 of a counter under a key drawn once per backend from the strong
 /// source: unpredictable without the key, and far cheaper than the strong source per commit.
+/// One tag gives four seeds (its 8-byte quarters are independent), so a commit rarely signs.
 fn reseed_random() {
     let Some(bytes) = next_seed() else {
         return;
@@ -253,15 +264,24 @@ fn reseed_random() {
     }
 }
 
+const SEEDS_PER_TAG: usize = 4;
+
 thread_local! {
     /// The key of this backend's seed stream; None when no strong randomness was available.
     static SEED_KEY: std::cell::OnceCell<Option<ring::hmac::Key>> = const { std::cell::OnceCell::new() };
     static SEED_COUNTER: Cell<u64> = const { Cell::new(0) };
+    /// The seeds of the last tag not yet used, and how many of them were.
+    static SEEDS: Cell<([[u8; 8]; SEEDS_PER_TAG], usize)> = const { Cell::new(([[0; 8]; SEEDS_PER_TAG], SEEDS_PER_TAG)) };
 }
 
 /// The next 8 bytes of the seed stream, or None (the state is then left as it is).
 fn next_seed() -> Option<[u8; 8]> {
-    SEED_KEY.with(|key| {
+    let (mut seeds, used) = SEEDS.get();
+    if used < SEEDS_PER_TAG {
+        SEEDS.set((seeds, used + 1));
+        return Some(seeds[used]);
+    }
+    let tag = SEED_KEY.with(|key| {
         let key = key.get_or_init(|| {
             let mut bytes = [0u8; 32];
             // SAFETY: fills our own buffer; false means no strong randomness.
@@ -270,9 +290,13 @@ fn next_seed() -> Option<[u8; 8]> {
         });
         let n = SEED_COUNTER.get().wrapping_add(1);
         SEED_COUNTER.set(n);
-        let tag = ring::hmac::sign(key.as_ref()?, &n.to_le_bytes());
-        tag.as_ref()[..8].try_into().ok()
-    })
+        key.as_ref().map(|k| ring::hmac::sign(k, &n.to_le_bytes()))
+    })?;
+    for (seed, chunk) in seeds.iter_mut().zip(tag.as_ref().chunks_exact(8)) {
+        seed.copy_from_slice(chunk);
+    }
+    SEEDS.set((seeds, 1));
+    Some(seeds[0])
 }
 
 extern "C-unwind" {

@@ -230,6 +230,29 @@ def check_audit_trail(c, env):
     return None
 
 
+def check_audit_cuts_long_values(c, env, minters):
+    """Attacker-chosen strings in an audit line are cut to 256 characters (never split inside a
+    character), verified claims and the unverified issuer of a refusal alike; short ones are whole."""
+    es = minters["ES256"]
+    long_sub, long_tenant = "\u00fc" * 300, "t" * 256
+    long_iss = "https://" + "\u20ac" * 400
+    accepted = es.token(sub=long_sub, tenant_id=long_tenant, jti="j" * 257)
+    refused = es.token(iss=long_iss)
+    with c.connect(user="authenticator") as a:
+        pid = a.execute("SELECT pg_backend_pid()").fetchone()[0]
+        sqlstate_of(a, "SELECT jwt_guard.authenticate(%s)", (accepted,))
+        a.rollback()
+        sqlstate_of(a, "SELECT jwt_guard.authenticate(%s)", (refused,))
+        lines = audit_lines(c, pid)
+    if [(l.get("event"), l.get("reason")) for l in lines] != [("verified", None), ("refused", "issuer_not_accepted")]:
+        return f"audit events: {[(l.get('event'), l.get('reason')) for l in lines]}"
+    got = (lines[0]["sub"], lines[0]["tenant"], lines[0]["jti"], lines[1]["iss"])
+    want = (long_sub[:256], long_tenant, "j" * 256, long_iss[:256])
+    if got != want:
+        return f"cut fields (lengths): {[len(g or '') for g in got]}, expected {[len(w) for w in want]}"
+    return None
+
+
 def check_replay_protection(c, env, minters):
     """An issuer with replay_protection accepts each jti once: not again in the same session,
     not in another, not after the first use was rolled back, not after a restart; tokens
@@ -484,6 +507,7 @@ def run_all(env, minters):
             report("retire_key_across_sessions", check_retire_across_sessions, c, env)
             report("revocation_across_sessions", check_revocation_across_sessions, c, env)
             report("audit_trail", check_audit_trail, c, env)
+            report("audit_cuts_long_values", check_audit_cuts_long_values, c, env, minters)
             report("replay_protection", check_replay_protection, c, env, minters)
             report("concurrent_tenants", check_concurrent_tenants, c, env)
             report("token_hygiene", check_token_hygiene, c, env)
