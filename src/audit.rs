@@ -148,7 +148,7 @@ fn line(event: &str, reason: Option<&str>, a: &Attempt, suppressed: Option<u64>)
         client_addr: client_addr(),
         suppressed,
     };
-    serde_json::to_string(&decision).unwrap_or_default()
+    serde_json::to_string(&decision).unwrap_or_else(|_| r#"{"event":"unserializable"}"#.into())
 }
 
 fn user_name(role: pg_sys::Oid) -> Option<String> {
@@ -178,10 +178,13 @@ unsafe extern "C-unwind" {
 
 /// One LOG_SERVER_ONLY line, without the statement or context lines PostgreSQL would add.
 fn emit(text: String) {
-    // serde_json escapes every control character, so a line holds no NUL and is not copied.
-    let Ok(message) = CString::new(text) else {
-        return;
-    };
+    // serde_json writes a NUL as \u0000, so the line is normally taken as it is; were one there,
+    // the line is still written, without it.
+    let message = CString::new(text).unwrap_or_else(|e| {
+        let mut bytes = e.into_vec();
+        bytes.retain(|&b| b != 0);
+        CString::new(bytes).unwrap_or_default()
+    });
     // SAFETY: the elog protocol: errstart, the message and flags, errfinish; at this level
     // errfinish returns.
     unsafe {
@@ -232,7 +235,7 @@ fn emit_statement(identity: &Identity, role: Option<&str>, command: &str, relati
         command,
         relations,
     };
-    emit(serde_json::to_string(&line).unwrap_or_default());
+    emit(serde_json::to_string(&line).unwrap_or_else(|_| r#"{"event":"unserializable"}"#.into()));
 }
 
 fn relation_name(relid: pg_sys::Oid) -> String {

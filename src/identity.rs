@@ -252,7 +252,7 @@ pub fn clear() -> Result<(), GuardError> {
 /// values the next client of a pooled backend draws: it is reseeded at every transaction end.
 /// The seeds are HMAC-SHA256 of a counter under a key drawn once per backend from the strong
 /// source: unpredictable without the key, and far cheaper than the strong source per commit.
-/// One tag gives four seeds (its 8-byte quarters are independent), so a commit rarely signs.
+/// One tag gives four seeds (its 8-byte quarters are independent): one commit in four signs.
 fn reseed_random() {
     let Some(bytes) = next_seed() else {
         return;

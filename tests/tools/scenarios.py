@@ -236,20 +236,26 @@ def check_audit_cuts_long_values(c, env, minters):
     es = minters["ES256"]
     long_sub, long_tenant = "\u00fc" * 300, "t" * 256
     long_iss = "https://" + "\u20ac" * 400
+    nul_iss = "https://a\u0000b.test"  # unverified: no claim rule has looked at it yet
     accepted = es.token(sub=long_sub, tenant_id=long_tenant, jti="j" * 257)
-    refused = es.token(iss=long_iss)
+    refused = [es.token(iss=long_iss), es.token(iss=nul_iss)]
     with c.connect(user="authenticator") as a:
         pid = a.execute("SELECT pg_backend_pid()").fetchone()[0]
         sqlstate_of(a, "SELECT jwt_guard.authenticate(%s)", (accepted,))
         a.rollback()
-        sqlstate_of(a, "SELECT jwt_guard.authenticate(%s)", (refused,))
+        for token in refused:
+            sqlstate_of(a, "SELECT jwt_guard.authenticate(%s)", (token,))
         lines = audit_lines(c, pid)
-    if [(l.get("event"), l.get("reason")) for l in lines] != [("verified", None), ("refused", "issuer_not_accepted")]:
+    if [(l.get("event"), l.get("reason")) for l in lines] != \
+            [("verified", None), ("refused", "issuer_not_accepted"), ("refused", "nul_in_string")]:
         return f"audit events: {[(l.get('event'), l.get('reason')) for l in lines]}"
-    got = (lines[0]["sub"], lines[0]["tenant"], lines[0]["jti"], lines[1]["iss"])
-    want = (long_sub[:256], long_tenant, "j" * 256, long_iss[:256])
+    got = (lines[0]["sub"], lines[0]["tenant"], lines[0]["jti"], lines[1]["iss"], lines[2]["iss"])
+    want = (long_sub[:256], long_tenant, "j" * 256, long_iss[:256], nul_iss)
     if got != want:
         return f"cut fields (lengths): {[len(g or '') for g in got]}, expected {[len(w) for w in want]}"
+    with open(os.path.join(c.dir, "log"), "rb") as f:
+        if any(f"[{pid}]".encode() in l and b"\x00" in l for l in f):
+            return "a raw NUL byte reached the server log"
     return None
 
 
