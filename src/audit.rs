@@ -53,7 +53,7 @@ pub fn verified(a: &Attempt, from_cache: bool) {
         AuditLog::All => true,
     };
     if wanted {
-        emit(line(if from_cache { "cached" } else { "verified" }, None, a, None));
+        emit(&line(if from_cache { "cached" } else { "verified" }, None, a, None));
     }
 }
 
@@ -62,7 +62,7 @@ pub fn refused(a: &Attempt, reason: &str) {
         return;
     }
     let suppressed = SUPPRESSED.replace(0);
-    emit(line("refused", Some(reason), a, Some(suppressed).filter(|n| *n > 0)));
+    emit(&line("refused", Some(reason), a, Some(suppressed).filter(|n| *n > 0)));
 }
 
 /// Refills by elapsed time; false (and one more suppressed) when the bucket is empty.
@@ -137,9 +137,9 @@ struct Decision<'a> {
     suppressed: Option<u64>,
 }
 
-fn line(event: &str, reason: Option<&str>, a: &Attempt, suppressed: Option<u64>) -> String {
+fn line<'a>(event: &'a str, reason: Option<&'a str>, a: &'a Attempt, suppressed: Option<u64>) -> Decision<'a> {
     let identity = a.identity.as_deref();
-    let decision = Decision {
+    Decision {
         who: who(identity, a.unverified_iss.as_deref(), a.role.as_deref()),
         event,
         reason,
@@ -147,8 +147,7 @@ fn line(event: &str, reason: Option<&str>, a: &Attempt, suppressed: Option<u64>)
         alg: a.alg,
         client_addr: client_addr(),
         suppressed,
-    };
-    serde_json::to_string(&decision).unwrap_or_else(|_| r#"{"event":"unserializable"}"#.into())
+    }
 }
 
 fn user_name(role: pg_sys::Oid) -> Option<String> {
@@ -177,7 +176,8 @@ unsafe extern "C-unwind" {
 }
 
 /// One LOG_SERVER_ONLY line, without the statement or context lines PostgreSQL would add.
-fn emit(text: String) {
+fn emit(line: &impl Serialize) {
+    let text = serde_json::to_string(line).unwrap_or_else(|_| r#"{"event":"unserializable"}"#.into());
     // serde_json writes a NUL as \u0000, so the line is normally taken as it is; were one there,
     // the line is still written, without it.
     let message = CString::new(text).unwrap_or_else(|e| {
@@ -235,7 +235,7 @@ fn emit_statement(identity: &Identity, role: Option<&str>, command: &str, relati
         command,
         relations,
     };
-    emit(serde_json::to_string(&line).unwrap_or_else(|_| r#"{"event":"unserializable"}"#.into()));
+    emit(&line);
 }
 
 fn relation_name(relid: pg_sys::Oid) -> String {

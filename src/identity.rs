@@ -157,8 +157,13 @@ fn write_carrier(value: &CStr) {
 
 /// The carrier's value for an identity serialized as `serialized`, under the role `role`.
 pub fn carrier_value(role: pg_sys::Oid, serialized: &str) -> Result<CString, GuardError> {
-    CString::new(format!("{} {serialized}", u32::from(role)))
-        .map_err(|_| GuardError::Token(jwt_guard_core::Rejection::NulInString))
+    c_text(format!("{} {serialized}", u32::from(role)))
+}
+
+/// A setting's value as a C string; a NUL in it is the token's fault (claims are checked for
+/// NULs, so this is a second line).
+fn c_text(value: impl Into<Vec<u8>>) -> Result<CString, GuardError> {
+    CString::new(value).map_err(|_| GuardError::Token(jwt_guard_core::Rejection::NulInString))
 }
 
 /// Sets one of the settings only this library writes, transaction-locally, past its check hook.
@@ -167,8 +172,7 @@ pub(crate) fn write_local(
     value: &str,
     context: pg_sys::GucContext::Type,
 ) -> Result<(), GuardError> {
-    let value = CString::new(value).map_err(|_| GuardError::Token(jwt_guard_core::Rejection::NulInString))?;
-    write_local_c(name, &value, context);
+    write_local_c(name, &c_text(value)?, context);
     Ok(())
 }
 

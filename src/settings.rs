@@ -178,10 +178,7 @@ unsafe extern "C-unwind" fn assign_login_roles(_newval: *const c_char, _extra: *
 /// True when a prepared statement's name starts with one of `statement_prefixes` (`*`: any).
 /// Read in place: it runs for every execution of a named statement.
 pub fn statement_name_allowed(name: &[u8]) -> bool {
-    String::from_utf8_lossy(raw(&STATEMENT_PREFIXES))
-        .split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
+    jwt_guard_core::policy::list_items(&String::from_utf8_lossy(raw(&STATEMENT_PREFIXES)))
         .any(|p| p == "*" || name.starts_with(p.as_bytes()))
 }
 

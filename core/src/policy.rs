@@ -77,12 +77,12 @@ impl Policy {
 
 /// Splits a comma-separated setting; blanks around entries are ignored, empty entries dropped.
 pub fn split_list(value: &str) -> Vec<String> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
+    list_items(value).map(str::to_owned).collect()
+}
+
+/// The entries of a comma-separated setting, trimmed, empty ones left out; borrowed.
+pub fn list_items(value: &str) -> impl Iterator<Item = &str> {
+    value.split(',').map(str::trim).filter(|s| !s.is_empty())
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //! Every factory checks the key family against the algorithm before it does anything else,
 //! so an RSA or EC public key can never be used as an HMAC secret (algorithm confusion, A4).
 //! Signing exists for tests and tools; the extension itself only verifies. `token::check_signature`
-//! verifies RSA with OpenSSL (`rsa`) and reaches this provider for the other families only.
+//! verifies RSA with OpenSSL (`rsa`) and the other families with `verify_signature` here, on the
+//! signature it has already decoded.
 
 use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
 use jsonwebtoken::errors::{Error, ErrorKind};
@@ -68,24 +69,32 @@ fn new_verifier(alg: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifie
 
 impl Verifier<Vec<u8>> for RingVerifier {
     fn verify(&self, msg: &[u8], signature: &Vec<u8>) -> Result<(), signature::Error> {
-        let ok = match (hmac_alg(self.alg), public_alg(self.alg), self.key.kind()) {
-            (Some(h), _, DecodingKeyKind::SecretOrDer(secret)) => {
-                hmac::verify(&hmac::Key::new(h, secret), msg, signature).is_ok()
-            }
-            (None, Some(p), DecodingKeyKind::SecretOrDer(der)) => {
-                sig::UnparsedPublicKey::new(p, der).verify(msg, signature).is_ok()
-            }
-            (None, Some(_), DecodingKeyKind::RsaModulusExponent { n, e }) => match rsa_params(self.alg) {
-                Some(p) => sig::RsaPublicKeyComponents { n, e }.verify(p, msg, signature).is_ok(),
-                None => false,
-            },
-            _ => false,
-        };
-        if ok {
+        if verify_signature(self.alg, &self.key, msg, signature) {
             Ok(())
         } else {
             Err(signature::Error::new())
         }
+    }
+}
+
+/// True only for a valid signature (already base64-decoded) of `msg` under `key` with `alg`.
+/// The key's family must be the algorithm's (A4), as for the factory.
+pub(crate) fn verify_signature(alg: Algorithm, key: &DecodingKey, msg: &[u8], signature: &[u8]) -> bool {
+    if family_must_match(alg, key.family()).is_err() {
+        return false;
+    }
+    match (hmac_alg(alg), public_alg(alg), key.kind()) {
+        (Some(h), _, DecodingKeyKind::SecretOrDer(secret)) => {
+            hmac::verify(&hmac::Key::new(h, secret), msg, signature).is_ok()
+        }
+        (None, Some(p), DecodingKeyKind::SecretOrDer(der)) => {
+            sig::UnparsedPublicKey::new(p, der).verify(msg, signature).is_ok()
+        }
+        (None, Some(_), DecodingKeyKind::RsaModulusExponent { n, e }) => match rsa_params(alg) {
+            Some(p) => sig::RsaPublicKeyComponents { n, e }.verify(p, msg, signature).is_ok(),
+            None => false,
+        },
+        _ => false,
     }
 }
 
@@ -214,4 +223,22 @@ pub fn ec_point_is_valid(point: &[u8]) -> bool {
     };
     let peer = agreement::UnparsedPublicKey::new(curve, point);
     agreement::agree_ephemeral(mine, &peer, |_| ()).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A4 at the lowest level: an EC public key's bytes used as an HMAC secret verify nothing,
+    /// even with a correct HMAC over them, because the key's family is not the algorithm's.
+    #[test]
+    fn a_public_key_is_never_an_hmac_secret() {
+        let public_der = b"an EC public key's DER bytes, as an attacker would reuse them";
+        let key = DecodingKey::from_ec_der(public_der);
+        let msg = b"header.payload";
+        let forged = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, public_der), msg);
+        assert!(!verify_signature(Algorithm::HS256, &key, msg, forged.as_ref()));
+        let secret = DecodingKey::from_secret(public_der);
+        assert!(verify_signature(Algorithm::HS256, &secret, msg, forged.as_ref()));
+    }
 }
