@@ -40,6 +40,9 @@ pub struct Verified {
     pub request_claims: Option<String>,
     pub role: String,
     pub role_oid: pg_sys::Oid,
+    /// Whether its issuer has replay protection (valid for the entry's generation, as the
+    /// profiles it was read from).
+    pub replay_protected: bool,
     generation: u64,
     settings: Rc<Snapshot>,
     /// The policy it was verified under (the global one, or its issuer's profile applied).
@@ -173,6 +176,7 @@ pub fn store(
     request_claims: Option<String>,
     role: String,
     role_oid: pg_sys::Oid,
+    replay_protected: bool,
     at: u64,
     settings: Rc<Snapshot>,
     policy: jwt_guard_core::Policy,
@@ -184,6 +188,7 @@ pub fn store(
         request_claims,
         role,
         role_oid,
+        replay_protected,
         generation: at,
         settings,
         policy,

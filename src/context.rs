@@ -11,16 +11,40 @@ pub struct UserContext {
     pub sec: i32,
 }
 
+/// Getters and setters of backend globals that only read or assign them (miscinit.c,
+/// xact.c) and so cannot raise: the checks that run on every statement call them without
+/// pgrx's error guard, which costs a sigsetjmp per call.
+mod plain {
+    use pgrx::pg_sys::Oid;
+    use std::ffi::c_int;
+
+    extern "C" {
+        pub fn GetUserId() -> Oid;
+        pub fn GetSessionUserId() -> Oid;
+        pub fn GetUserIdAndSecContext(userid: *mut Oid, sec_context: *mut c_int);
+        pub fn SetUserIdAndSecContext(userid: Oid, sec_context: c_int);
+        pub fn InLocalUserIdChange() -> bool;
+        pub fn InSecurityRestrictedOperation() -> bool;
+        pub fn GetCurrentTransactionNestLevel() -> c_int;
+    }
+}
+
 pub fn current() -> UserContext {
     let (mut user, mut sec) = (pg_sys::InvalidOid, 0);
     // SAFETY: plain getter of backend globals.
-    unsafe { pg_sys::GetUserIdAndSecContext(&mut user, &mut sec) };
+    unsafe { plain::GetUserIdAndSecContext(&mut user, &mut sec) };
     UserContext { user, sec }
 }
 
 pub fn switch_to(ctx: UserContext) {
     // SAFETY: plain setter of backend globals; Postgres restores them on (sub)transaction abort.
-    unsafe { pg_sys::SetUserIdAndSecContext(ctx.user, ctx.sec) };
+    unsafe { plain::SetUserIdAndSecContext(ctx.user, ctx.sec) };
+}
+
+/// The session user (the login role of the connection).
+pub fn session_user() -> pg_sys::Oid {
+    // SAFETY: plain getter of a backend global.
+    unsafe { plain::GetSessionUserId() }
 }
 
 /// True while the statement runs with the rights of the session's own identity: the token
@@ -30,10 +54,10 @@ pub fn switch_to(ctx: UserContext) {
 pub fn own_rights(token_role: Option<pg_sys::Oid>) -> bool {
     // SAFETY: reads of backend state; the membership check uses the role caches.
     unsafe {
-        let borrowed = pg_sys::InLocalUserIdChange() || pg_sys::InSecurityRestrictedOperation();
+        let borrowed = plain::InLocalUserIdChange() || plain::InSecurityRestrictedOperation();
         match token_role {
-            Some(role) => !borrowed || pg_sys::is_member_of_role_nosuper(role, pg_sys::GetUserId()),
-            None => !borrowed && pg_sys::GetUserId() == pg_sys::GetSessionUserId(),
+            Some(role) => !borrowed || pg_sys::is_member_of_role_nosuper(role, plain::GetUserId()),
+            None => !borrowed && plain::GetUserId() == plain::GetSessionUserId(),
         }
     }
 }
@@ -44,8 +68,8 @@ pub fn refuse_unsafe(function: &str) -> Result<(), GuardError> {
     // SAFETY: reads of backend state.
     let (restricted, local_change, worker) = unsafe {
         (
-            pg_sys::InSecurityRestrictedOperation(),
-            pg_sys::InLocalUserIdChange(),
+            plain::InSecurityRestrictedOperation(),
+            plain::InLocalUserIdChange(),
             pg_sys::ParallelWorkerNumber >= 0,
         )
     };
@@ -80,7 +104,7 @@ fn guc_level_matches_transaction() -> bool {
     unsafe {
         let probe = pg_sys::NewGUCNestLevel();
         pg_sys::AtEOXact_GUC(true, probe);
-        probe - 1 == pg_sys::GetCurrentTransactionNestLevel()
+        probe - 1 == plain::GetCurrentTransactionNestLevel()
     }
 }
 

@@ -41,7 +41,9 @@ fn check(
         attempt.identity = Some(hit.identity.clone());
         attempt.role = Some(hit.role.clone());
         revocation::check_cached(&hit.identity, &hit.revocations_passed)?;
-        replay::guard(&hit.identity, record)?;
+        if hit.replay_protected {
+            replay::check(&hit.identity, record)?;
+        }
         return Ok((hit, true));
     }
     let generation = cache::generation();
@@ -65,7 +67,10 @@ fn check(
     let identity = Rc::new(token::verify(&parsed, &verifying_key, &policy, now)?);
     attempt.identity = Some(identity.clone());
     revocation::check(&identity)?;
-    replay::guard(&identity, record)?;
+    let replay_protected = replay::protected(&identity)?;
+    if replay_protected {
+        replay::check(&identity, record)?;
+    }
     let default_role = profile
         .and_then(|p| p.default_role.clone())
         .or_else(|| default_role.clone());
@@ -95,6 +100,7 @@ fn check(
             request_claims,
             role,
             oid,
+            replay_protected,
             generation,
             snapshot.clone(),
             policy,

@@ -34,6 +34,13 @@ fn denied(message: String) -> GuardError {
     GuardError::Denied(message)
 }
 
+/// Whether a permission check has anything for `verdict` to judge: before a token in a locked
+/// session, or with enforcement on. Asked first, so other statements skip collecting their
+/// relations.
+pub fn judges_relations() -> bool {
+    settings::enforce_permissions() || isolation::phase() == Some(Phase::Anonymous)
+}
+
 /// Our answer for the relations of one permission check: raises when asked to, else false.
 pub fn verdict(relations: &[RelPermission], ereport: bool) -> bool {
     let result = anonymous_tables(relations).and_then(|()| match enforced() {

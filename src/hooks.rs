@@ -94,11 +94,13 @@ unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags
 #[cfg(feature = "pg15")]
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn check_perms(range_table: *mut pg_sys::List, ereport: bool) -> bool {
-    // SAFETY: Postgres passes the statement's range table, which holds the permissions.
-    let relations = unsafe { crate::pg_version::relation_permissions(range_table) };
+    let ours = !crate::guardrails::judges_relations() || {
+        // SAFETY: Postgres passes the statement's range table, which holds the permissions.
+        let relations = unsafe { crate::pg_version::relation_permissions(range_table) };
+        crate::guardrails::verdict(&relations, ereport)
+    };
     // SAFETY: chaining to the previous hook with Postgres' own arguments.
-    crate::guardrails::verdict(&relations, ereport)
-        && unsafe { PREV_CHECK_PERMS.is_none_or(|prev| prev(range_table, ereport)) }
+    ours && unsafe { PREV_CHECK_PERMS.is_none_or(|prev| prev(range_table, ereport)) }
 }
 
 #[cfg(not(feature = "pg15"))]
@@ -108,11 +110,13 @@ unsafe extern "C-unwind" fn check_perms(
     perm_infos: *mut pg_sys::List,
     ereport: bool,
 ) -> bool {
-    // SAFETY: Postgres passes the statement's permission infos.
-    let relations = unsafe { crate::pg_version::relation_permissions(perm_infos) };
+    let ours = !crate::guardrails::judges_relations() || {
+        // SAFETY: Postgres passes the statement's permission infos.
+        let relations = unsafe { crate::pg_version::relation_permissions(perm_infos) };
+        crate::guardrails::verdict(&relations, ereport)
+    };
     // SAFETY: chaining to the previous hook with Postgres' own arguments.
-    crate::guardrails::verdict(&relations, ereport)
-        && unsafe { PREV_CHECK_PERMS.is_none_or(|prev| prev(range_table, perm_infos, ereport)) }
+    ours && unsafe { PREV_CHECK_PERMS.is_none_or(|prev| prev(range_table, perm_infos, ereport)) }
 }
 
 #[pgrx::pg_guard]

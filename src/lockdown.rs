@@ -94,13 +94,11 @@ thread_local! {
 /// Whether the session user is listed in `pg_jwt_guard.login_roles`; asked on hot paths, so
 /// the answer is kept until the session user or the setting changes.
 pub fn session_is_login_role() -> bool {
-    // SAFETY: plain getters of backend globals; only client backends have a session user.
-    let user = unsafe {
-        if pg_sys::MyProcPort.is_null() {
-            return false;
-        }
-        pg_sys::GetSessionUserId()
-    };
+    // SAFETY: read of a backend global; only client backends have a session user.
+    if unsafe { pg_sys::MyProcPort.is_null() } {
+        return false;
+    }
+    let user = crate::context::session_user();
     let generation = settings::login_roles_generation();
     if let Some((u, g, answer)) = LOGIN_ROLE.get() {
         if u == user && g == generation {

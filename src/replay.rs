@@ -65,16 +65,29 @@ pub fn install() {
 /// For an issuer with replay protection: refuses a jti seen before, and with `record`
 /// (authenticate) remembers this one. Tokens of other issuers pass untouched.
 pub fn guard(identity: &Identity, record: bool) -> Result<(), GuardError> {
+    if !protected(identity)? {
+        return Ok(());
+    }
+    check(identity, record)
+}
+
+/// Whether the token's issuer has replay protection. The answer holds for one cache
+/// generation: the profiles are read again after any change to them.
+pub fn protected(identity: &Identity) -> Result<bool, GuardError> {
+    let Some(iss) = identity.claims.get("iss").and_then(|v| v.as_str()) else {
+        return Ok(false);
+    };
+    Ok(crate::profiles::all()?
+        .by_issuer
+        .get(iss)
+        .is_some_and(|p| p.replay_protection))
+}
+
+/// `guard` for a token already known to be under replay protection.
+pub fn check(identity: &Identity, record: bool) -> Result<(), GuardError> {
     let Some(iss) = identity.claims.get("iss").and_then(|v| v.as_str()) else {
         return Ok(());
     };
-    let protected = crate::profiles::all()?
-        .by_issuer
-        .get(iss)
-        .is_some_and(|p| p.replay_protection);
-    if !protected {
-        return Ok(());
-    }
     let refuse = |why| Err(GuardError::Token(Rejection::Replay(why)));
     let Some(jti) = identity.jti.as_deref() else {
         return refuse(ReplayRefusal::NoJti);

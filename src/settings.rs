@@ -175,11 +175,25 @@ unsafe extern "C-unwind" fn assign_login_roles(_newval: *const c_char, _extra: *
     LOGIN_ROLES_GENERATION.set(LOGIN_ROLES_GENERATION.get().wrapping_add(1));
 }
 
+thread_local! {
+    /// `statement_prefixes` as last parsed: the setting's bytes, then its items.
+    static PREFIXES: std::cell::RefCell<(Vec<u8>, Vec<String>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
 /// True when a prepared statement's name starts with one of `statement_prefixes` (`*`: any).
-/// Read in place: it runs for every execution of a named statement.
+/// It runs for every execution of a named statement, so the list is parsed again only when
+/// the setting's value differs from the one last parsed.
 pub fn statement_name_allowed(name: &[u8]) -> bool {
-    jwt_guard_core::policy::list_items(&String::from_utf8_lossy(raw(&STATEMENT_PREFIXES)))
-        .any(|p| p == "*" || name.starts_with(p.as_bytes()))
+    let value = raw(&STATEMENT_PREFIXES);
+    PREFIXES.with_borrow_mut(|(parsed_from, items)| {
+        if parsed_from.as_slice() != value {
+            *items = jwt_guard_core::policy::list_items(&String::from_utf8_lossy(value))
+                .map(str::to_owned)
+                .collect();
+            *parsed_from = value.to_vec();
+        }
+        items.iter().any(|p| p == "*" || name.starts_with(p.as_bytes()))
+    })
 }
 
 pub fn token_cache_size() -> usize {
