@@ -235,6 +235,11 @@ pub fn apply(
     Ok(())
 }
 
+/// Whether a token identity was applied in this transaction, even if dropped since.
+pub fn held_this_transaction() -> bool {
+    BASE_USER.get().is_some()
+}
+
 /// Drops the identity now; the user returns to the one the transaction started with.
 pub fn clear() -> Result<(), GuardError> {
     if current().is_some() {

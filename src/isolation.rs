@@ -328,7 +328,10 @@ pub fn check_settings_at_commit() {
     // their own; what they hold is the leader's, already checked there.
     // SAFETY: reads of backend globals.
     let worker = unsafe { pg_sys::InitializingParallelWorker || pg_sys::ParallelWorkerNumber >= 0 };
-    if worker || phase().is_none() || !SETTINGS_TOUCHED.get() {
+    // A transaction that held a token identity is judged as one under a token, even when the
+    // identity was dropped before COMMIT (jwt_guard.reset()).
+    let judged = phase().is_some() || identity::held_this_transaction();
+    if worker || !judged || !SETTINGS_TOUCHED.get() {
         return;
     }
     // SAFETY: walks Postgres' own GUC table, reading fields only.

@@ -178,10 +178,19 @@ pub fn sync(
             if !published.contains(&kid) {
                 retire_where(Some(&kid), Some(issuer))
                     .map_err(|e| GuardError::Internal(format!("could not retire a key: {e}")))?;
+                // A kid the document lists with other material was reported skipped above.
+                let relisted = out
+                    .iter()
+                    .any(|l| l.action == "skipped" && l.kid.as_deref() == Some(kid.as_str()));
+                let reason = if relisted {
+                    "its key material is no longer in the document (the kid is listed with other material)"
+                } else {
+                    "no longer in the document"
+                };
                 out.push(SyncLine {
                     kid: Some(kid),
                     action: "retired",
-                    reason: Some("no longer in the document".into()),
+                    reason: Some(reason.into()),
                 });
             }
         }
@@ -341,10 +350,18 @@ fn find_uncached(kid: Option<&str>, alg: Algorithm, issuer: Option<&str>) -> Res
     // Rows come issuer-bound first; a kid-less token needs exactly one candidate of the best kind.
     let bound: Vec<&Row> = rows.iter().filter(|r| r.issuer.is_some()).collect();
     let best: Vec<&Row> = if bound.is_empty() { rows.iter().collect() } else { bound };
+    let others;
     let row = match (kid, best.as_slice()) {
         (Some(k), []) => {
             crate::jwks_worker::unknown_key(issuer);
-            return Err(Rejection::UnknownKid(k.to_owned()).into());
+            // The kid may be another issuer's key: the signature and the issuer rule then say
+            // what is wrong (a wrong or unreadable `iss`) instead of `unknown kid`. The issuer
+            // rule refuses a token whose `iss` is not the key's own.
+            others = context::as_superuser(|| fetch_other_issuers(k));
+            match others.first() {
+                Some(row) => row,
+                None => return Err(Rejection::UnknownKid(k.to_owned()).into()),
+            }
         }
         (None, []) => {
             crate::jwks_worker::unknown_key(issuer);
@@ -374,7 +391,21 @@ fn fetch(kid: Option<&str>, alg: Algorithm, issuer: Option<&str>) -> Vec<Row> {
         ),
     };
     // The latest committed rows: a key retired after this transaction began is retired now.
-    crate::latest::rows(&query, &[Some(&first), issuer])
+    rows(&query, &[Some(&first), issuer])
+}
+
+/// An active key stored under `kid` for an issuer other than the token's.
+fn fetch_other_issuers(kid: &str) -> Vec<Row> {
+    rows(
+        "SELECT kid, alg, format, key_text, issuer, status, xmin::text FROM jwt_guard.key_store \
+         WHERE kid OPERATOR(pg_catalog.=) $1 AND issuer IS NOT NULL \
+         AND status OPERATOR(pg_catalog.=) 'active' ORDER BY issuer LIMIT 1",
+        &[Some(kid)],
+    )
+}
+
+fn rows(query: &str, params: &[Option<&str>]) -> Vec<Row> {
+    crate::latest::rows(query, params)
         .into_iter()
         .map(|mut r| {
             let mut take = |i: usize| r.get_mut(i).and_then(Option::take);

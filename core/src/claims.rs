@@ -97,6 +97,40 @@ pub(crate) fn lookup<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&
     }
 }
 
+/// `lookup` for the claims a rule reads (role, tenant, permissions): Err when a JSON Pointer
+/// runs through a value that cannot hold its next step (a string, number, boolean or null, or
+/// an array asked for a member name). Such a token has the wrong shape, not a missing claim,
+/// so it is refused instead of falling back to a default.
+pub(crate) fn rule_lookup<'a>(claims: &'a Map<String, Value>, name: &str) -> Result<Option<&'a Value>, Rejection> {
+    if !name.starts_with('/') {
+        return Ok(claims.get(name));
+    }
+    let (first, rest) = split_pointer(name);
+    let Some(mut at) = claims.get(&first) else {
+        return Ok(None);
+    };
+    for step in rest.split('/').skip(1) {
+        let step = step.replace("~1", "/").replace("~0", "~");
+        at = match at {
+            Value::Object(members) => match members.get(&step) {
+                Some(v) => v,
+                None => return Ok(None),
+            },
+            Value::Array(items) if is_index(&step) => match step.parse::<usize>().ok().and_then(|i| items.get(i)) {
+                Some(v) => v,
+                None => return Ok(None),
+            },
+            _ => return Err(Rejection::BadClaimType(name.to_owned())),
+        };
+    }
+    Ok(Some(at))
+}
+
+/// An RFC 6901 array index: `0`, or digits without a leading zero.
+fn is_index(step: &str) -> bool {
+    !step.is_empty() && step.bytes().all(|b| b.is_ascii_digit()) && (step == "0" || !step.starts_with('0'))
+}
+
 // "/a~1b/c" → ("a/b", "/c"): the first token unescaped, the rest left as a pointer.
 fn split_pointer(pointer: &str) -> (String, &str) {
     let body = &pointer[1..];
@@ -128,14 +162,14 @@ pub fn check(
     let role_claim = role_claim(&claims, &policy.role_claim)?;
     let sub = optional_string(&claims, "sub")?;
     let jti = optional_string(&claims, "jti")?;
-    let tenant = match lookup(&claims, &policy.tenant_claim) {
+    let tenant = match rule_lookup(&claims, &policy.tenant_claim)? {
         None => None,
         // Strings only: a number 42 and a string "42" would otherwise name the same tenant.
         Some(Value::String(s)) => Some(s.clone()),
         Some(_) => return Err(Rejection::BadClaimType(policy.tenant_claim.clone())),
     };
     let scopes = scopes(&claims)?;
-    let permissions = match lookup(&claims, &policy.permissions_claim) {
+    let permissions = match rule_lookup(&claims, &policy.permissions_claim)? {
         None => None,
         Some(v) => Some(Permissions::parse(v).map_err(|e| Rejection::BadPermission(e.to_string()))?),
     };
@@ -155,7 +189,7 @@ pub fn check(
 /// The role claim: a non-empty string, or a non-empty array of non-empty strings.
 pub(crate) fn role_claim(claims: &Map<String, Value>, name: &str) -> Result<Option<RoleClaim>, Rejection> {
     let bad = || Rejection::BadClaimType(name.to_owned());
-    match lookup(claims, name) {
+    match rule_lookup(claims, name)? {
         None => Ok(None),
         Some(Value::String(s)) if !s.is_empty() => Ok(Some(RoleClaim::One(s.clone()))),
         Some(Value::Array(items)) if !items.is_empty() => items
@@ -294,8 +328,9 @@ pub(crate) fn check_issuer(
         Ok(())
     } else {
         // Issuers and audiences are public names, not secrets: say what came and what would do.
+        // A key bound to another issuer is the first thing wrong: name that issuer.
         let accepted = match key_issuer {
-            Some(k) if list_ok => vec![k.to_owned()],
+            Some(k) if list_ok || !key_ok => vec![k.to_owned()],
             _ => policy.issuers.clone(),
         };
         Err(Rejection::IssuerNotAccepted {

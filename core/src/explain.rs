@@ -270,24 +270,26 @@ fn other_claims(claims: &Map<String, Value>) -> Result<(), Rejection> {
 }
 
 fn grant_steps(claims: &Map<String, Value>, policy: &Policy) -> Vec<Step> {
-    let tenant = match claims::lookup(claims, &policy.tenant_claim) {
-        None => Step::passed("tenant", format!("\"{}\" absent", printable(&policy.tenant_claim))),
-        Some(Value::String(s)) => Step::passed("tenant", format!("\"{}\"", printable(s))),
-        Some(_) => Step::failed(
+    let tenant = match claims::rule_lookup(claims, &policy.tenant_claim) {
+        Err(e) => Step::failed("tenant", e.to_string()),
+        Ok(None) => Step::passed("tenant", format!("\"{}\" absent", printable(&policy.tenant_claim))),
+        Ok(Some(Value::String(s))) => Step::passed("tenant", format!("\"{}\"", printable(s))),
+        Ok(Some(_)) => Step::failed(
             "tenant",
             Rejection::BadClaimType(policy.tenant_claim.clone()).to_string(),
         ),
     };
     let scopes = Step::from("scopes", claims::scopes(claims), |s| format!("{} scopes", s.len()));
-    let permissions = match claims::lookup(claims, &policy.permissions_claim) {
-        None => Step::passed(
+    let permissions = match claims::rule_lookup(claims, &policy.permissions_claim) {
+        Err(e) => Step::failed("permissions", e.to_string()),
+        Ok(None) => Step::passed(
             "permissions",
             format!(
                 "\"{}\" absent: no table or action is granted by it",
                 printable(&policy.permissions_claim)
             ),
         ),
-        Some(v) => match Permissions::parse(v) {
+        Ok(Some(v)) => match Permissions::parse(v) {
             Ok(_) => Step::passed("permissions", "grammar accepted"),
             Err(e) => Step::failed("permissions", e.to_string()),
         },

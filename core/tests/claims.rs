@@ -514,6 +514,12 @@ fn key_issuer_and_policy_issuers_must_both_accept() {
         check(&token, &hs.verifying_with_issuer(ISSUER), &elsewhere, NOW),
         Err(Rejection::IssuerNotAccepted { .. })
     ));
+    // A token of neither names the key's issuer, the first thing that is wrong.
+    let stranger = mint(&claims_with("iss", Some(json!("https://stranger.test"))), &hs);
+    match check(&stranger, &hs.verifying_with_issuer(ISSUER), &elsewhere, NOW) {
+        Err(Rejection::IssuerNotAccepted { accepted, .. }) => assert_eq!(accepted, vec![ISSUER.to_owned()]),
+        other => panic!("{other:?}"),
+    }
 }
 
 // T13 and friends: identity claims are strings or absent.
@@ -605,6 +611,53 @@ fn role_claim_name_and_pointer_are_configurable() {
             .and_then(|r| r.single()),
         Some("scoped")
     );
+}
+
+/// A pointer that runs through a value that cannot hold its next step is the wrong shape, not
+/// an absent claim: no fallback to the default role or to no tenant.
+#[test]
+fn a_pointer_through_the_wrong_shape_is_refused() {
+    let pointer = |role: &str, tenant: &str| Policy {
+        role_claim: role.into(),
+        tenant_claim: tenant.into(),
+        ..policy()
+    };
+    let roles = pointer("/realm_access/roles", "tenant_id");
+    for blocked in [json!(["orders-user"]), json!("x"), json!(7), json!(true), json!(null)] {
+        let text = claims_with("realm_access", Some(blocked.clone()));
+        assert_eq!(
+            hs256_claims(&text, &roles, NOW),
+            bad_type("/realm_access/roles"),
+            "{blocked}"
+        );
+    }
+    let tenant = pointer("role", "/firebase/tenant");
+    let text = claims_with("firebase", Some(json!("x")));
+    assert_eq!(hs256_claims(&text, &tenant, NOW), bad_type("/firebase/tenant"));
+    // Absent stays absent: a missing member, or an index past the end of an array.
+    let text = claims_with("realm_access", Some(json!({"other": 1})));
+    assert_eq!(hs256_claims(&text, &roles, NOW).unwrap().role_claim, None);
+    let second = pointer("/groups/1", "tenant_id");
+    let text = claims_with("groups", Some(json!(["only"])));
+    assert_eq!(hs256_claims(&text, &second, NOW).unwrap().role_claim, None);
+    let text = claims_with("groups", Some(json!(["a", "b"])));
+    assert_eq!(
+        hs256_claims(&text, &second, NOW)
+            .unwrap()
+            .role_claim
+            .as_ref()
+            .and_then(|r| r.single()),
+        Some("b")
+    );
+    // Array steps must be RFC 6901 indexes: "01" and "-" are not.
+    for step in ["01", "-", "x"] {
+        let policy = pointer(&format!("/groups/{step}"), "tenant_id");
+        assert_eq!(
+            hs256_claims(&text, &policy, NOW),
+            bad_type(&format!("/groups/{step}")),
+            "{step}"
+        );
+    }
 }
 
 #[test]

@@ -311,6 +311,8 @@ def build():
         "IDP_A_NO_AUD": idp["a"].token(iss=IDP_A, sub="a-no-aud", aud=None),
         "IDP_A_ORG_ROLE": idp["a"].token(iss=IDP_A, sub="a-org", role=None, org_role="org:admin"),
         "IDP_A_ROTATED": idp["a2"].token(iss=IDP_A, sub="a-rotated"),
+        # A's key and signature, the issuer misspelt (no such issuer has a key under kid "1").
+        "IDP_A_MISSPELT": idp["a"].token(iss=IDP_A + "/", sub="a-misspelt"),
     }
     for name, tok in tokens.items():
         env[f"TOK_{name}"] = tok
@@ -327,6 +329,9 @@ def build():
     env["TOK_HUGE"] = head + "." + "A" * 70000 + "." + sig
     env["ISSUER"] = ISSUER
     env["IDP_A"], env["IDP_B"] = IDP_A, IDP_B
+    # A's key and signature over a payload with a duplicate member: the issuer cannot be read.
+    env["TOK_IDP_A_DUPLICATE"] = idp["a"].raw(
+        ('{"iss":"%s","aud":"%s","sub":"a","sub":"b","role":"app_user","exp":%d}' % (IDP_A, AUDIENCE, now + 600)).encode())
     env["AUDIENCE"] = AUDIENCE
     return env, minters
 

@@ -13,6 +13,8 @@
 \getenv tok_a_no_aud TOK_IDP_A_NO_AUD
 \getenv tok_a_org_role TOK_IDP_A_ORG_ROLE
 \getenv tok_a_rotated TOK_IDP_A_ROTATED
+\getenv tok_a_misspelt TOK_IDP_A_MISSPELT
+\getenv tok_a_duplicate TOK_IDP_A_DUPLICATE
 -- Without a profile, these issuers are not accepted (not in pg_jwt_guard.issuers).
 SELECT * FROM jwt_guard.sync_jwks(:'idp_a', :'jwks_a');
 \c - tester
@@ -30,6 +32,11 @@ SELECT t.auth(:'tok_a');
 SELECT t.auth(:'tok_b');
 -- B's key with A's name: A's kid "1" is looked up, and B's signature does not verify with it.
 SELECT t.auth(:'tok_b_claims_a');
+-- A kid no key of the token's issuer has, but another issuer's does: the signature is checked
+-- with that key and the refusal says what is wrong, not "unknown kid". A misspelt issuer is
+-- refused by the issuer rule; a payload that cannot be read, by its own rule.
+SELECT t.auth(:'tok_a_misspelt');
+SELECT t.auth(:'tok_a_duplicate');
 -- The global policy applies until the profile overrides it.
 SELECT t.auth(:'tok_a_day');
 SELECT t.auth(:'tok_a_no_aud');
@@ -71,6 +78,10 @@ SELECT t.auth(:'tok_b');
 \c - postgres
 SELECT * FROM jwt_guard.sync_jwks(:'idp_b', :'jwks_a_rotated');
 SELECT * FROM jwt_guard.sync_jwks(:'idp_a', replace(:'jwks_b', '"kid": "1"', '"kid": "2"')::jsonb);
+-- With retire_missing, the stored key is retired: its material is no longer published.
+BEGIN;
+SELECT * FROM jwt_guard.sync_jwks(:'idp_a', replace(:'jwks_b', '"kid": "1"', '"kid": "2"')::jsonb, retire_missing => true);
+ROLLBACK;
 -- Bad input.
 SELECT * FROM jwt_guard.sync_jwks(:'idp_a', '{"kid": "x"}');
 SELECT * FROM jwt_guard.sync_jwks(NULL, '{"keys": []}');

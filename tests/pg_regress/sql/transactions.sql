@@ -65,6 +65,20 @@ SELECT jwt_guard.reset();
 SELECT current_user, jwt_guard.sub(), jwt_guard.is_authenticated();
 SELECT t.try('SELECT count(*) FROM orders');
 COMMIT;
+-- A session-level setting changed under a token is refused at COMMIT even when reset() dropped
+-- the identity first (this login role is not listed in pg_jwt_guard.login_roles).
+BEGIN;
+SELECT jwt_guard.authenticate(:'tok_acme') ->> 'sub' AS sub;
+SELECT set_config('search_path', 'pg_temp, public', false) AS moved;
+SELECT jwt_guard.reset();
+COMMIT;
+SHOW search_path;
+-- Without a token in the transaction, the same change is this unlisted session's own.
+BEGIN;
+SELECT set_config('search_path', 'pg_temp, public', false) AS moved;
+COMMIT;
+SHOW search_path;
+RESET search_path;
 -- In autocommit the identity lasts one statement.
 SELECT jwt_guard.authenticate(:'tok_acme') ->> 'sub' AS sub;
 SELECT current_user, jwt_guard.sub();
