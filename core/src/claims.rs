@@ -83,18 +83,9 @@ impl Identity {
     }
 }
 
+/// A claim for reading (`claim()` and friends): a path through the wrong shape is just absent.
 pub(crate) fn lookup<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
-    if name.starts_with('/') {
-        let (first, rest) = split_pointer(name);
-        let top = claims.get(&first)?;
-        if rest.is_empty() {
-            Some(top)
-        } else {
-            top.pointer(rest)
-        }
-    } else {
-        claims.get(name)
-    }
+    rule_lookup(claims, name).ok().flatten()
 }
 
 /// `lookup` for the claims a rule reads (role, tenant, permissions): Err when a JSON Pointer

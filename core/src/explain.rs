@@ -270,11 +270,11 @@ fn other_claims(claims: &Map<String, Value>) -> Result<(), Rejection> {
 }
 
 fn grant_steps(claims: &Map<String, Value>, policy: &Policy) -> Vec<Step> {
+    // A path through the wrong shape and a value that is not a string fail alike.
     let tenant = match claims::rule_lookup(claims, &policy.tenant_claim) {
-        Err(e) => Step::failed("tenant", e.to_string()),
         Ok(None) => Step::passed("tenant", format!("\"{}\" absent", printable(&policy.tenant_claim))),
         Ok(Some(Value::String(s))) => Step::passed("tenant", format!("\"{}\"", printable(s))),
-        Ok(Some(_)) => Step::failed(
+        _ => Step::failed(
             "tenant",
             Rejection::BadClaimType(policy.tenant_claim.clone()).to_string(),
         ),
