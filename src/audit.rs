@@ -32,7 +32,7 @@ pub struct Attempt {
     pub alg: Option<&'static str>,
     pub unverified_iss: Option<String>,
     pub identity: Option<Rc<Identity>>,
-    pub role: Option<String>,
+    pub role: Option<Rc<str>>,
 }
 
 const BURST: f64 = 20.0;

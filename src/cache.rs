@@ -25,8 +25,12 @@ use std::rc::Rc;
 
 thread_local! {
     static GENERATION: Cell<u64> = const { Cell::new(1) };
-    static TOKENS: RefCell<Option<LruCache<[u8; 32], Rc<Verified>>>> = const { RefCell::new(None) };
+    static TOKENS: RefCell<Option<Tokens>> = const { RefCell::new(None) };
 }
+
+/// Keyed by SHA-256 digests: uniform already, so a fast hash loses nothing to a keyed one,
+/// and only verified tokens are stored, so no client fills the table with keys it chose.
+type Tokens = LruCache<[u8; 32], Rc<Verified>, rustc_hash::FxBuildHasher>;
 
 /// A token that passed every check, with what is needed to apply it again.
 pub struct Verified {
@@ -38,7 +42,7 @@ pub struct Verified {
     pub carrier: std::ffi::CString,
     /// The claims' JSON, kept when `request.jwt.claims` is the library's to write.
     pub request_claims: Option<String>,
-    pub role: String,
+    pub role: Rc<str>,
     pub role_oid: pg_sys::Oid,
     /// Whether its issuer has replay protection (valid for the entry's generation, as the
     /// profiles it was read from).
@@ -144,12 +148,12 @@ pub fn token_key(token: &str, requested_role: Option<&str>) -> [u8; 32] {
     key
 }
 
-fn with_tokens<R>(f: impl FnOnce(&mut LruCache<[u8; 32], Rc<Verified>>) -> R) -> Option<R> {
+fn with_tokens<R>(f: impl FnOnce(&mut Tokens) -> R) -> Option<R> {
     let size = settings::token_cache_size();
     TOKENS.with_borrow_mut(|slot| {
         let capacity = NonZeroUsize::new(size)?;
         if slot.as_ref().is_none_or(|c| c.cap() != capacity) {
-            *slot = Some(LruCache::new(capacity));
+            *slot = Some(LruCache::with_hasher(capacity, rustc_hash::FxBuildHasher));
         }
         slot.as_mut().map(f)
     })
@@ -174,7 +178,7 @@ pub fn store(
     claims: PreparedJsonb,
     carrier: std::ffi::CString,
     request_claims: Option<String>,
-    role: String,
+    role: Rc<str>,
     role_oid: pg_sys::Oid,
     replay_protected: bool,
     at: u64,

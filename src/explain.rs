@@ -157,6 +157,8 @@ fn partial_identity(claims: Map<String, Value>, kid: Option<String>) -> Identity
         sub: text("sub"),
         jti: text("jti"),
         exp: claims.get("exp").and_then(Value::as_i64).unwrap_or(0),
+        nbf: claims.get("nbf").and_then(Value::as_i64),
+        iat: claims.get("iat").and_then(Value::as_i64),
         kid,
         role_claim: None,
         tenant: None,

@@ -81,6 +81,7 @@ fn check(
         default_role.as_deref(),
         allowed,
     )?;
+    let role: Rc<str> = role.into();
     attempt.role = Some(role.clone());
     let oid = role_checks::resolve(&role)?;
     let serialized = serde_json::to_string(&*identity)

@@ -133,8 +133,7 @@ fn read() -> Result<Option<Bound>, GuardError> {
 }
 
 fn parse_carrier() -> Result<Option<Bound>, GuardError> {
-    let Some(text) = CARRIER.get() else { return Ok(None) };
-    let text = text.to_str().map_err(|_| unreadable())?;
+    let text = std::str::from_utf8(crate::settings::raw(&CARRIER)).map_err(|_| unreadable())?;
     if text.is_empty() {
         return Ok(None);
     }

@@ -19,8 +19,8 @@
 use crate::errors::GuardError;
 use crate::{identity, lockdown, settings};
 use pgrx::pg_sys;
+use rustc_hash::FxHashMap;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::ffi::{c_char, CStr};
 
 /// Settings a client may change for the session in a locked session. The first five are the
@@ -564,7 +564,7 @@ const SESSION_CONNECTIONS: [&str; 3] = ["dblink_connect", "dblink_connect_u", "d
 
 thread_local! {
     /// Built-in functions never change, so their kind is kept for the life of the backend.
-    static BUILTINS: RefCell<HashMap<u32, Builtin>> = RefCell::new(HashMap::new());
+    static BUILTINS: RefCell<FxHashMap<u32, Builtin>> = RefCell::new(FxHashMap::default());
 }
 
 fn builtin_kind(func: pg_sys::Oid) -> Option<Builtin> {
@@ -670,7 +670,7 @@ struct NonBuiltin {
 thread_local! {
     /// Non-built-in functions looked up, valid for one cache generation (which moves on every
     /// change to pg_proc or pg_namespace): every function call under a token asks.
-    static NON_BUILTINS: RefCell<(u64, HashMap<u32, NonBuiltin>)> = RefCell::new((0, HashMap::new()));
+    static NON_BUILTINS: RefCell<(u64, FxHashMap<u32, NonBuiltin>)> = RefCell::new((0, FxHashMap::default()));
 }
 
 fn non_builtin(func: pg_sys::Oid) -> NonBuiltin {

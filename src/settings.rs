@@ -61,31 +61,24 @@ pub struct Snapshot {
     pub default_role: Option<String>,
 }
 
-/// The values a snapshot was built from: every string setting's bytes and the integers.
-#[derive(PartialEq, Eq)]
-struct SnapshotKey {
-    strings: Vec<Vec<u8>>,
-    ints: [i32; 3],
-}
-
 thread_local! {
-    static SNAPSHOT: std::cell::RefCell<Option<(SnapshotKey, std::rc::Rc<Snapshot>)>> = const { std::cell::RefCell::new(None) };
+    static SNAPSHOT: std::cell::RefCell<Option<(u64, std::rc::Rc<Snapshot>)>> = const { std::cell::RefCell::new(None) };
+    /// Moves whenever a setting the snapshot reads takes a new value: Postgres calls the assign
+    /// hook on every change (SET, RESET, reload, role and database settings, the rollback of a
+    /// SET LOCAL), so comparing this number replaces comparing every value on each use.
+    static SNAPSHOT_GENERATION: std::cell::Cell<u64> = const { std::cell::Cell::new(1) };
 }
 
-fn snapshot_strings() -> [&'static GucSetting<Option<CString>>; 7] {
-    [
-        &ISSUERS,
-        &AUDIENCE,
-        &ROLE_CLAIM,
-        &ALLOWED_ROLES,
-        &DEFAULT_ROLE,
-        &TENANT_CLAIM,
-        &PERMISSIONS_CLAIM,
-    ]
+unsafe extern "C-unwind" fn snapshot_text_changed(_newval: *const c_char, _extra: *mut c_void) {
+    SNAPSHOT_GENERATION.set(SNAPSHOT_GENERATION.get().wrapping_add(1));
+}
+
+unsafe extern "C-unwind" fn snapshot_int_changed(_newval: i32, _extra: *mut c_void) {
+    SNAPSHOT_GENERATION.set(SNAPSHOT_GENERATION.get().wrapping_add(1));
 }
 
 /// The current bytes of a string setting, without copying (empty for NULL).
-fn raw(setting: &GucSetting<Option<CString>>) -> &[u8] {
+pub(crate) fn raw(setting: &GucSetting<Option<CString>>) -> &[u8] {
     // SAFETY: the value pointer Postgres keeps for the setting; it stays valid until the
     // setting changes, which cannot happen while this borrow is used.
     unsafe {
@@ -98,39 +91,18 @@ fn raw(setting: &GucSetting<Option<CString>>) -> &[u8] {
     }
 }
 
-fn ints() -> [i32; 3] {
-    [LEEWAY.get(), MAX_LIFETIME.get(), MAX_TOKEN_BYTES.get()]
-}
-
-// Compared by value: a freed string's address may be reused by a later, different value.
-fn key_matches(key: &SnapshotKey) -> bool {
-    key.ints == ints()
-        && key
-            .strings
-            .iter()
-            .zip(snapshot_strings())
-            .all(|(v, s)| v.as_slice() == raw(s))
-}
-
-fn current_key() -> SnapshotKey {
-    SnapshotKey {
-        strings: snapshot_strings().iter().map(|s| raw(s).to_vec()).collect(),
-        ints: ints(),
-    }
-}
-
 /// The settings verification uses, shared until one of them changes.
 pub fn snapshot() -> Result<std::rc::Rc<Snapshot>, GuardError> {
-    if let Some(hit) = SNAPSHOT.with_borrow(|s| s.as_ref().filter(|(k, _)| key_matches(k)).map(|(_, v)| v.clone())) {
+    let generation = SNAPSHOT_GENERATION.get();
+    if let Some(hit) = SNAPSHOT.with_borrow(|s| s.as_ref().filter(|(g, _)| *g == generation).map(|(_, v)| v.clone())) {
         return Ok(hit);
     }
-    let key = current_key();
     let fresh = std::rc::Rc::new(Snapshot {
         policy: policy(),
         allowed: allowed_roles()?,
         default_role: default_role(),
     });
-    SNAPSHOT.set(Some((key, fresh.clone())));
+    SNAPSHOT.set(Some((generation, fresh.clone())));
     Ok(fresh)
 }
 
@@ -279,69 +251,56 @@ pub fn set_check_detail(detail: &str) {
 
 pub fn define() {
     let flags = GucFlags::default();
-    GucRegistry::define_string_guc(
+    snapshot_text(
         c"pg_jwt_guard.issuers",
         c"Accepted iss values, comma-separated, compared exactly.",
         c"Empty: only keys registered with their own issuer can verify tokens.",
         &ISSUERS,
-        GucContext::Suset,
-        flags,
     );
-    GucRegistry::define_string_guc(
+    snapshot_text(
         c"pg_jwt_guard.audience",
         c"Accepted aud values, comma-separated. When set, tokens must carry a matching aud.",
         c"Empty: tokens that carry aud are refused.",
         &AUDIENCE,
-        GucContext::Suset,
-        flags,
     );
-    GucRegistry::define_int_guc(
+    snapshot_int(
         c"pg_jwt_guard.leeway",
         c"Clock skew allowed on exp, nbf and iat.",
         c"",
         &LEEWAY,
-        0,
-        300,
-        GucContext::Suset,
+        (0, 300),
         GucFlags::UNIT_S,
     );
-    GucRegistry::define_int_guc(
+    snapshot_int(
         c"pg_jwt_guard.max_lifetime",
         c"Longest accepted token lifetime (exp - iat and exp - now).",
         c"Tokens without exp are always refused.",
         &MAX_LIFETIME,
-        1,
-        30 * 86_400,
-        GucContext::Suset,
+        (1, 30 * 86_400),
         GucFlags::UNIT_S,
     );
-    GucRegistry::define_int_guc(
+    snapshot_int(
         c"pg_jwt_guard.max_token_bytes",
         c"Largest token accepted, checked before any parsing.",
         c"",
         &MAX_TOKEN_BYTES,
-        256,
-        1_048_576,
-        GucContext::Suset,
+        (256, 1_048_576),
         GucFlags::UNIT_BYTE,
     );
-    GucRegistry::define_string_guc(
+    snapshot_text(
         c"pg_jwt_guard.role_claim",
         c"Claim that names the database role; a name starting with / is a JSON Pointer.",
         c"",
         &ROLE_CLAIM,
-        GucContext::Suset,
-        flags,
     );
-    GucRegistry::define_string_guc(
+    snapshot_text(
         c"pg_jwt_guard.tenant_claim",
         c"Claim returned by jwt_guard.tenant(); a name starting with / is a JSON Pointer.",
         c"",
         &TENANT_CLAIM,
-        GucContext::Suset,
-        flags,
     );
-    // SAFETY: the check hook is a pg_guard'ed extern fn with the signature Postgres expects.
+    // SAFETY: the check hook is a pg_guard'ed extern fn with the signature Postgres expects;
+    // the assign hook only moves a counter.
     unsafe {
         GucRegistry::define_string_guc_with_hooks(
             c"pg_jwt_guard.allowed_roles",
@@ -351,7 +310,7 @@ pub fn define() {
             GucContext::Suset,
             flags,
             Some(check_role_list),
-            None,
+            Some(snapshot_text_changed),
             None,
         );
         GucRegistry::define_string_guc_with_hooks(
@@ -362,7 +321,7 @@ pub fn define() {
             GucContext::Suset,
             flags,
             Some(check_one_role),
-            None,
+            Some(snapshot_text_changed),
             None,
         );
     }
@@ -388,13 +347,11 @@ pub fn define() {
         GucContext::Suset,
         flags,
     );
-    GucRegistry::define_string_guc(
+    snapshot_text(
         c"pg_jwt_guard.permissions_claim",
         c"Claim listing the table commands and named actions a token grants.",
         c"A name starting with / is a JSON Pointer.",
         &PERMISSIONS_CLAIM,
-        GucContext::Suset,
-        flags,
     );
     GucRegistry::define_bool_guc(
         c"pg_jwt_guard.enforce_permissions",
@@ -442,6 +399,56 @@ pub fn define() {
         flags,
     );
     define_jwks();
+}
+
+/// A superuser-only text setting that verification reads (part of the snapshot).
+fn snapshot_text(
+    name: &'static CStr,
+    short: &'static CStr,
+    long: &'static CStr,
+    setting: &'static GucSetting<Option<CString>>,
+) {
+    // SAFETY: the assign hook only moves a counter; it cannot raise.
+    unsafe {
+        GucRegistry::define_string_guc_with_hooks(
+            name,
+            short,
+            long,
+            setting,
+            GucContext::Suset,
+            GucFlags::default(),
+            None,
+            Some(snapshot_text_changed),
+            None,
+        );
+    }
+}
+
+/// A superuser-only integer setting that verification reads (part of the snapshot).
+fn snapshot_int(
+    name: &'static CStr,
+    short: &'static CStr,
+    long: &'static CStr,
+    setting: &'static GucSetting<i32>,
+    (min, max): (i32, i32),
+    unit: GucFlags,
+) {
+    // SAFETY: the assign hook only moves a counter; it cannot raise.
+    unsafe {
+        GucRegistry::define_int_guc_with_hooks(
+            name,
+            short,
+            long,
+            setting,
+            min,
+            max,
+            GucContext::Suset,
+            unit,
+            None,
+            Some(snapshot_int_changed),
+            None,
+        );
+    }
 }
 
 /// The remote JWKS settings: read by the worker at each reload.

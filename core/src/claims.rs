@@ -21,6 +21,11 @@ pub struct Identity {
     pub jti: Option<String>,
     pub kid: Option<String>,
     pub exp: i64,
+    /// `nbf` and `iat` as verified, kept so a cached token's time rules need no claim lookup.
+    #[serde(default)]
+    pub nbf: Option<i64>,
+    #[serde(default)]
+    pub iat: Option<i64>,
     /// The permissions claim, parsed; None when the token has no such claim.
     pub permissions: Option<Permissions>,
 }
@@ -79,7 +84,7 @@ impl Identity {
     /// Time rules again, for an identity verified earlier (a cached token): `exp`, `nbf` and
     /// the remaining lifetime are checked against `now`.
     pub fn still_valid(&self, policy: &Policy, now: i64) -> Result<(), Rejection> {
-        check_times(&self.claims, policy, now).map(|_| ())
+        times_in_bounds(self.exp, self.nbf, self.iat, policy, now)
     }
 }
 
@@ -147,7 +152,7 @@ pub fn check(
     now: i64,
 ) -> Result<Identity, Rejection> {
     refuse_nul(&claims)?;
-    let exp = check_times(&claims, policy, now)?;
+    let (exp, nbf, iat) = check_times(&claims, policy, now)?;
     check_issuer(&claims, key_issuer, policy)?;
     check_audience(&claims, policy)?;
     let role_claim = role_claim(&claims, &policy.role_claim)?;
@@ -173,6 +178,8 @@ pub fn check(
         jti,
         kid: kid.map(str::to_owned),
         exp,
+        nbf,
+        iat,
         permissions,
     })
 }
@@ -237,15 +244,24 @@ pub(crate) fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> R
     }
 }
 
-fn check_times(claims: &Map<String, Value>, policy: &Policy, now: i64) -> Result<i64, Rejection> {
+/// The time claims, read and checked: `exp`, then `nbf` and `iat` when present.
+fn check_times(
+    claims: &Map<String, Value>,
+    policy: &Policy,
+    now: i64,
+) -> Result<(i64, Option<i64>, Option<i64>), Rejection> {
     let exp = numeric_date(claims, "exp")?.ok_or(Rejection::MissingClaim("exp"))?;
     let nbf = numeric_date(claims, "nbf")?;
     let iat = numeric_date(claims, "iat")?;
+    times_in_bounds(exp, nbf, iat, policy, now)?;
+    Ok((exp, nbf, iat))
+}
+
+fn times_in_bounds(exp: i64, nbf: Option<i64>, iat: Option<i64>, policy: &Policy, now: i64) -> Result<(), Rejection> {
     exp_in_time(exp, policy, now)?;
     nbf_in_time(nbf, policy, now)?;
     iat_in_time(iat, policy, now)?;
-    lifetime_in_bounds(exp, iat, policy, now)?;
-    Ok(exp)
+    lifetime_in_bounds(exp, iat, policy, now)
 }
 
 pub(crate) fn exp_in_time(exp: i64, policy: &Policy, now: i64) -> Result<(), Rejection> {

@@ -798,3 +798,35 @@ fn issuer_and_audience_refusals_name_the_values() {
         "{aud}"
     );
 }
+
+// A cached identity is checked again on every use: exp, nbf and the lifetime rules apply to
+// the values verified, at the new time and under the current policy.
+#[test]
+fn a_verified_identity_is_rechecked_against_a_later_clock() {
+    let members = [("exp", "1800000600"), ("nbf", "1800000000"), ("iat", "1800000000")];
+    let id = at(&members, NOW).unwrap();
+    assert_eq!((id.exp, id.nbf, id.iat), (NOW + 600, Some(NOW), Some(NOW)));
+    let policy = policy();
+    assert_eq!(id.still_valid(&policy, NOW + 600), Ok(()));
+    assert_eq!(
+        id.still_valid(&policy, NOW + 600 + policy.leeway as i64 + 1),
+        Err(Rejection::Expired {
+            exp: NOW + 600,
+            now: NOW + 631
+        })
+    );
+    // A clock set back before nbf (beyond the leeway) refuses it again.
+    assert_eq!(
+        id.still_valid(&policy, NOW - 31),
+        Err(Rejection::NotYetValid { nbf: NOW })
+    );
+    // A shorter max_lifetime set since applies to the cached identity too.
+    let shorter = Policy {
+        max_lifetime: 300,
+        ..policy
+    };
+    assert!(matches!(
+        id.still_valid(&shorter, NOW),
+        Err(Rejection::LifetimeTooLong { .. })
+    ));
+}

@@ -207,3 +207,33 @@ ALTER ROLE tester RESET pg_jwt_guard.allowed_roles;
 DROP FUNCTION t.other_session(text);
 DROP TABLE t.handed_over;
 DROP EXTENSION dblink;
+-- Settings changed inside one backend apply from the next verification on, also to a token
+-- this backend has verified (and cached) before: SET, RESET, and a SET LOCAL undone by ROLLBACK.
+\getenv tok_acme TOK_TENANT_ACME
+CREATE FUNCTION t.verify_now(tok text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN 'ok: sub=' || (jwt_guard.verify(tok) ->> 'sub');
+EXCEPTION WHEN others THEN
+    RETURN SQLSTATE || ': ' || SQLERRM;
+END $$;
+SELECT t.verify_now(:'tok_acme');
+BEGIN;
+SET LOCAL pg_jwt_guard.max_lifetime = 60;
+SELECT t.verify_now(:'tok_acme');
+ROLLBACK;
+SELECT t.verify_now(:'tok_acme');
+SET pg_jwt_guard.audience = 'billing-api';
+SELECT t.verify_now(:'tok_acme');
+RESET pg_jwt_guard.audience;
+SELECT t.verify_now(:'tok_acme');
+SET pg_jwt_guard.role_claim = 'sub';
+SELECT t.verify_now(:'tok_acme');
+RESET pg_jwt_guard.role_claim;
+SELECT t.verify_now(:'tok_acme');
+SET pg_jwt_guard.leeway = 0;
+SET pg_jwt_guard.max_token_bytes = 256;
+SELECT t.verify_now(:'tok_acme');
+RESET pg_jwt_guard.max_token_bytes;
+RESET pg_jwt_guard.leeway;
+SELECT t.verify_now(:'tok_acme');
+DROP FUNCTION t.verify_now(text);
