@@ -22,9 +22,7 @@ pub struct Identity {
     pub kid: Option<String>,
     pub exp: i64,
     /// `nbf` and `iat` as verified, kept so a cached token's time rules need no claim lookup.
-    #[serde(default)]
     pub nbf: Option<i64>,
-    #[serde(default)]
     pub iat: Option<i64>,
     /// The permissions claim, parsed; None when the token has no such claim.
     pub permissions: Option<Permissions>,
