@@ -62,7 +62,7 @@ fn run(token: Option<&str>, requested: Option<&str>) -> Result<Vec<Step>, GuardE
         .map(str::to_owned);
     let profile = issuer.as_deref().and_then(|i| all.by_issuer.get(i));
     let policy = profile.map_or_else(|| snapshot.policy.clone(), |p| snapshot.policy.with_profile(p));
-    let mut steps = vec![explain::size(token, policy.max_token_bytes)];
+    let mut steps = vec![explain::size(token, &policy)];
     steps.extend(s.steps);
     steps.push(profile_step(issuer.as_deref(), profile, s.payload.is_some()));
 

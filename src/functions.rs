@@ -49,7 +49,15 @@ fn check(
     let generation = cache::generation();
     let profiles = profiles::all()?;
     // Before parsing, the largest size any issuer accepts; after, the token's issuer's own.
-    let parsed = token::parse(token, policy.max_token_bytes.max(profiles.max_token_bytes))?;
+    let limit = policy.max_token_bytes.max(profiles.max_token_bytes);
+    let parsed = token::parse(token, limit).map_err(|e| match e {
+        Rejection::TooLarge { bytes, max, .. } => Rejection::TooLarge {
+            bytes,
+            max,
+            from_profile: max > policy.max_token_bytes,
+        },
+        other => other,
+    })?;
     let issuer = parsed.unverified_issuer();
     attempt.kid = parsed.kid.clone();
     attempt.alg = Some(jwt_guard_core::keys::alg_name(parsed.alg));
@@ -60,6 +68,7 @@ fn check(
         return Err(Rejection::TooLarge {
             bytes: parsed.byte_len(),
             max: policy.max_token_bytes,
+            from_profile: policy.from_profile.max_token_bytes,
         }
         .into());
     }

@@ -7,6 +7,7 @@
 use crate::cache::{self, GenerationMap};
 use crate::context;
 use crate::errors::{GuardError, OrRaise};
+use jwt_guard_core::policy::check_claim_name;
 use jwt_guard_core::{roles, IssuerProfile, KeyError};
 use pgrx::datum::Interval;
 use pgrx::prelude::*;
@@ -127,8 +128,8 @@ fn set_issuer(
         ("tenant_claim", tenant_claim),
         ("permissions_claim", permissions_claim),
     ] {
-        if claim.is_some_and(str::is_empty) {
-            bad(&format!("{name} must not be empty (NULL keeps the global setting)"))
+        if let Some(Err(e)) = claim.map(check_claim_name) {
+            bad(&format!("{name}: {e} (NULL keeps the global setting)"))
         }
     }
     let lifetime_text = lifetime.map(|s| format!("{s} seconds"));

@@ -117,6 +117,7 @@ pub fn policy() -> Policy {
         role_claim: text(&ROLE_CLAIM),
         tenant_claim: text(&TENANT_CLAIM),
         permissions_claim: text(&PERMISSIONS_CLAIM),
+        from_profile: Default::default(),
     }
 }
 
@@ -209,6 +210,24 @@ unsafe extern "C-unwind" fn check_one_role(
     })
 }
 
+/// Refuses an empty claim name and a JSON Pointer with an escape RFC 6901 does not have.
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn check_claim_setting(
+    newval: *mut *mut c_char,
+    _extra: *mut *mut c_void,
+    _source: pg_sys::GucSource::Type,
+) -> bool {
+    // SAFETY: the pointer Postgres passes to a check hook.
+    let value = unsafe { check_value(newval) };
+    match jwt_guard_core::policy::check_claim_name(&value) {
+        Ok(()) => true,
+        Err(e) => {
+            set_check_detail(&e);
+            false
+        }
+    }
+}
+
 /// The proposed value of a string setting (NULL reads as empty).
 unsafe fn check_value(newval: *mut *mut c_char) -> String {
     // SAFETY: Postgres passes a valid pointer to a NUL-terminated string or NULL.
@@ -287,17 +306,19 @@ pub fn define() {
         (256, 1_048_576),
         GucFlags::UNIT_BYTE,
     );
-    snapshot_text(
+    snapshot_text_checked(
         c"pg_jwt_guard.role_claim",
         c"Claim that names the database role; a name starting with / is a JSON Pointer.",
         c"",
         &ROLE_CLAIM,
+        Some(check_claim_setting),
     );
-    snapshot_text(
+    snapshot_text_checked(
         c"pg_jwt_guard.tenant_claim",
         c"Claim returned by jwt_guard.tenant(); a name starting with / is a JSON Pointer.",
         c"",
         &TENANT_CLAIM,
+        Some(check_claim_setting),
     );
     // SAFETY: the check hook is a pg_guard'ed extern fn with the signature Postgres expects;
     // the assign hook only moves a counter.
@@ -347,11 +368,12 @@ pub fn define() {
         GucContext::Suset,
         flags,
     );
-    snapshot_text(
+    snapshot_text_checked(
         c"pg_jwt_guard.permissions_claim",
         c"Claim listing the table commands and named actions a token grants.",
         c"A name starting with / is a JSON Pointer.",
         &PERMISSIONS_CLAIM,
+        Some(check_claim_setting),
     );
     GucRegistry::define_bool_guc(
         c"pg_jwt_guard.enforce_permissions",
@@ -408,7 +430,19 @@ fn snapshot_text(
     long: &'static CStr,
     setting: &'static GucSetting<Option<CString>>,
 ) {
-    // SAFETY: the assign hook only moves a counter; it cannot raise.
+    snapshot_text_checked(name, short, long, setting, None);
+}
+
+/// `snapshot_text` with a check hook for the values it accepts.
+fn snapshot_text_checked(
+    name: &'static CStr,
+    short: &'static CStr,
+    long: &'static CStr,
+    setting: &'static GucSetting<Option<CString>>,
+    check: pg_sys::GucStringCheckHook,
+) {
+    // SAFETY: the check hook is a pg_guard'ed extern fn with the signature Postgres expects;
+    // the assign hook only moves a counter.
     unsafe {
         GucRegistry::define_string_guc_with_hooks(
             name,
@@ -417,7 +451,7 @@ fn snapshot_text(
             setting,
             GucContext::Suset,
             GucFlags::default(),
-            None,
+            check,
             Some(snapshot_text_changed),
             None,
         );

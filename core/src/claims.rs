@@ -296,6 +296,7 @@ pub(crate) fn lifetime_in_bounds(exp: i64, iat: Option<i64>, policy: &Policy, no
             return Err(Rejection::LifetimeTooLong {
                 seconds: clamp(lifetime),
                 max: policy.max_lifetime,
+                from_profile: policy.from_profile.max_lifetime,
             });
         }
     }
@@ -304,6 +305,7 @@ pub(crate) fn lifetime_in_bounds(exp: i64, iat: Option<i64>, policy: &Policy, no
         return Err(Rejection::LifetimeTooLong {
             seconds: clamp(remaining),
             max: policy.max_lifetime,
+            from_profile: policy.from_profile.max_lifetime,
         });
     }
     Ok(())
@@ -369,6 +371,7 @@ pub(crate) fn check_audience(claims: &Map<String, Value>, policy: &Policy) -> Re
         Err(Rejection::AudienceNotAccepted {
             token: values.iter().map(|v| (*v).to_owned()).collect(),
             accepted: policy.audience.clone(),
+            from_profile: policy.from_profile.audience,
         })
     }
 }

@@ -8,9 +8,11 @@ use std::fmt;
 pub enum Rejection {
     Null,
     Empty,
+    /// `from_profile`: the limit is an issuer profile's `max_token_bytes`, not the setting's.
     TooLarge {
         bytes: usize,
         max: usize,
+        from_profile: bool,
     },
     BadCharacters,
     Segments(usize),
@@ -48,6 +50,7 @@ pub enum Rejection {
     LifetimeTooLong {
         seconds: i64,
         max: u64,
+        from_profile: bool,
     },
     NoIssuerConfigured,
     IssuerNotAccepted {
@@ -57,6 +60,7 @@ pub enum Rejection {
     AudienceNotAccepted {
         token: Vec<String>,
         accepted: Vec<String>,
+        from_profile: bool,
     },
     AudienceUnexpected,
     NulInString,
@@ -143,15 +147,25 @@ fn quoted_list(values: &[String]) -> String {
     out.join(", ")
 }
 
+/// Where a limit in a refusal comes from: the setting, or an issuer profile's own value.
+fn limit_name(limit: &str, profile: &str, from_profile: bool) -> String {
+    if from_profile {
+        format!("the {limit} of {profile}")
+    } else {
+        format!("pg_jwt_guard.{limit}")
+    }
+}
+
 impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use Rejection::*;
         match self {
             Null => write!(f, "token is NULL"),
             Empty => write!(f, "token is empty"),
-            TooLarge { bytes, max } => write!(
+            TooLarge { bytes, max, from_profile } => write!(
                 f,
-                "token is {bytes} bytes, more than pg_jwt_guard.max_token_bytes ({max})"
+                "token is {bytes} bytes, more than {} ({max})",
+                limit_name("max_token_bytes", "an issuer profile", *from_profile)
             ),
             BadCharacters => write!(
                 f,
@@ -181,9 +195,10 @@ impl fmt::Display for Rejection {
             Expired { exp, .. } => write!(f, "token expired at {} (exp {exp})", iso8601(*exp)),
             NotYetValid { nbf } => write!(f, "token not valid before {} (nbf {nbf})", iso8601(*nbf)),
             IssuedInFuture { iat } => write!(f, "token issued in the future at {} (iat {iat})", iso8601(*iat)),
-            LifetimeTooLong { seconds, max } => write!(
+            LifetimeTooLong { seconds, max, from_profile } => write!(
                 f,
-                "token lifetime of {seconds} s exceeds pg_jwt_guard.max_lifetime ({max} s)"
+                "token lifetime of {seconds} s exceeds {} ({max} s)",
+                limit_name("max_lifetime", "the issuer's profile", *from_profile)
             ),
             NoIssuerConfigured => write!(
                 f,
@@ -195,10 +210,11 @@ impl fmt::Display for Rejection {
                 printable(token),
                 quoted_list(accepted)
             ),
-            AudienceNotAccepted { token, accepted } => write!(
+            AudienceNotAccepted { token, accepted, from_profile } => write!(
                 f,
-                "audience (aud) {} does not include pg_jwt_guard.audience (accepted: {})",
+                "audience (aud) {} does not include {} (accepted: {})",
                 quoted_list(token),
+                limit_name("audience", "the issuer's profile", *from_profile),
                 quoted_list(accepted)
             ),
             AudienceUnexpected => write!(

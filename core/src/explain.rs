@@ -128,7 +128,8 @@ pub fn structure(token: &str, decode_limit: usize) -> Structure<'_> {
 }
 
 /// The token's size against the limit that applies to it.
-pub fn size(token: &str, limit: usize) -> Step {
+pub fn size(token: &str, policy: &Policy) -> Step {
+    let limit = policy.max_token_bytes;
     if token.is_empty() {
         Step::failed("size", Rejection::Empty.to_string())
     } else if token.len() > limit {
@@ -137,6 +138,7 @@ pub fn size(token: &str, limit: usize) -> Step {
             Rejection::TooLarge {
                 bytes: token.len(),
                 max: limit,
+                from_profile: policy.from_profile.max_token_bytes,
             }
             .to_string(),
         )
@@ -424,13 +426,17 @@ mod tests {
         let token = format!("{header}.{payload}.c2lnbmF0dXJlLWJ5dGVz");
         let s = structure(&token, 8192);
         assert!(s.steps.iter().all(|s| s.ok == Some(true)), "{:?}", s.steps);
-        assert_eq!(size(&token, 8192).ok, Some(true));
+        let limit = |max_token_bytes| Policy {
+            max_token_bytes,
+            ..Policy::default()
+        };
+        assert_eq!(size(&token, &limit(8192)).ok, Some(true));
         assert!(s.parsed.is_some() && s.payload.is_some());
         for step in &s.steps {
             assert!(!step.detail.contains(header) && !step.detail.contains("c2lnbmF0dXJl"));
         }
-        assert_eq!(size(&token, 10).ok, Some(false));
-        assert_eq!(size("", 10).ok, Some(false));
+        assert_eq!(size(&token, &limit(10)).ok, Some(false));
+        assert_eq!(size("", &limit(10)).ok, Some(false));
         let huge = structure(&token, 10);
         assert_eq!(
             huge.steps.last().unwrap().ok,

@@ -19,6 +19,16 @@ pub struct Policy {
     pub tenant_claim: String,
     /// Claim listing table commands and named actions (see `permissions`).
     pub permissions_claim: String,
+    /// Which limits an issuer profile set; refusals name the limit that applied.
+    pub from_profile: FromProfile,
+}
+
+/// The limits of a `Policy` that come from an issuer profile rather than the settings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FromProfile {
+    pub audience: bool,
+    pub max_lifetime: bool,
+    pub max_token_bytes: bool,
 }
 
 impl Default for Policy {
@@ -32,6 +42,7 @@ impl Default for Policy {
             role_claim: "role".into(),
             tenant_claim: "tenant_id".into(),
             permissions_claim: "permissions".into(),
+            from_profile: FromProfile::default(),
         }
     }
 }
@@ -67,12 +78,39 @@ impl Policy {
         }
         p.max_lifetime = profile.max_lifetime.unwrap_or(p.max_lifetime);
         p.max_token_bytes = profile.max_token_bytes.unwrap_or(p.max_token_bytes);
+        p.from_profile = FromProfile {
+            audience: profile.audience.is_some(),
+            max_lifetime: profile.max_lifetime.is_some(),
+            max_token_bytes: profile.max_token_bytes.is_some(),
+        };
         let pick = |own: &Option<String>, global: &String| own.clone().unwrap_or_else(|| global.clone());
         p.role_claim = pick(&profile.role_claim, &self.role_claim);
         p.tenant_claim = pick(&profile.tenant_claim, &self.tenant_claim);
         p.permissions_claim = pick(&profile.permissions_claim, &self.permissions_claim);
         p
     }
+}
+
+/// A claim setting's value (`role_claim`, `tenant_claim`, `permissions_claim`, and the same
+/// fields of an issuer profile): a claim name, or a JSON Pointer when it starts with `/`.
+/// Refused: an empty name (it would match no claim, so every token would fall back to the
+/// defaults), and a pointer with a `~` not followed by `0` or `1` (RFC 6901 has no other
+/// escape, so such a pointer is a typo that would silently match nothing).
+pub fn check_claim_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("a claim name must not be empty".into());
+    }
+    if name.starts_with('/') {
+        let mut bytes = name.bytes();
+        while let Some(b) = bytes.next() {
+            if b == b'~' && !matches!(bytes.next(), Some(b'0' | b'1')) {
+                return Err(format!(
+                    "\"{name}\" is not a JSON Pointer: \"~\" must be followed by 0 (for ~) or 1 (for /)"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Splits a comma-separated setting; blanks around entries are ignored, empty entries dropped.
@@ -110,6 +148,32 @@ mod tests {
         assert_eq!(p.role_claim, "/cognito:groups");
         assert_eq!(p.tenant_claim, global.tenant_claim);
         assert_eq!(p.max_token_bytes, global.max_token_bytes);
+        assert_eq!(
+            p.from_profile,
+            FromProfile {
+                audience: true,
+                max_lifetime: true,
+                max_token_bytes: false
+            }
+        );
+    }
+
+    #[test]
+    fn claim_names_and_pointers() {
+        for good in [
+            "role",
+            "cognito:groups",
+            "https://hasura.io/jwt/claims",
+            "/realm_access/roles",
+            "/a~1b/c~0d",
+            "~x",
+            "/",
+        ] {
+            assert_eq!(check_claim_name(good), Ok(()), "{good}");
+        }
+        for bad in ["", "/a~2b", "/a~", "/~/x"] {
+            assert!(check_claim_name(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

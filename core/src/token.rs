@@ -49,6 +49,7 @@ pub fn parse(token: &str, max_bytes: usize) -> Result<ParsedToken<'_>, Rejection
         return Err(Rejection::TooLarge {
             bytes: token.len(),
             max: max_bytes,
+            from_profile: false,
         });
     }
     // Without an early exit: one table lookup per byte, whatever the token holds.

@@ -167,7 +167,8 @@ fn max_lifetime_via_iat() {
         at(&[("iat", &iat.to_string()), ("exp", &(iat + max + 1).to_string())], NOW),
         Err(Rejection::LifetimeTooLong {
             seconds: max + 1,
-            max: 3600
+            max: 3600,
+            from_profile: false
         })
     );
     // A long-lived token that is about to expire is still too long-lived.
@@ -176,9 +177,44 @@ fn max_lifetime_via_iat() {
         at(&[("iat", &iat.to_string()), ("exp", &(NOW + 10).to_string())], NOW),
         Err(Rejection::LifetimeTooLong {
             seconds: 86_410,
-            max: 3600
+            max: 3600,
+            from_profile: false
         })
     );
+}
+
+// A refusal names the limit that applied: the setting, or the issuer profile's own value.
+#[test]
+fn refusals_name_the_profile_limit_that_applied() {
+    let profile = jwt_guard_core::IssuerProfile {
+        issuer: ISSUER.into(),
+        audience: Some(vec!["billing-api".into()]),
+        max_lifetime: Some(300),
+        ..Default::default()
+    };
+    let profiled = policy().with_profile(&profile);
+    let long = times(&[("iat", &NOW.to_string()), ("exp", &(NOW + 600).to_string())]);
+    let refusal = hs256_claims(&long, &profiled, NOW).unwrap_err().to_string();
+    assert!(
+        refusal.ends_with("exceeds the max_lifetime of the issuer's profile (300 s)"),
+        "{refusal}"
+    );
+    let longer = times(&[("iat", &NOW.to_string()), ("exp", &(NOW + 7200).to_string())]);
+    let refusal = hs256_claims(&longer, &policy(), NOW).unwrap_err().to_string();
+    assert!(refusal.contains("pg_jwt_guard.max_lifetime"), "{refusal}");
+    let audience_only = jwt_guard_core::IssuerProfile {
+        max_lifetime: None,
+        ..profile
+    };
+    let refusal = hs256_claims(&good_payload(), &policy().with_profile(&audience_only), NOW)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refusal.contains("does not include the audience of the issuer's profile (accepted: \"billing-api\")"),
+        "{refusal}"
+    );
+    let refusal = with("aud", json!("billing-api")).unwrap_err().to_string();
+    assert!(refusal.contains("does not include pg_jwt_guard.audience"), "{refusal}");
 }
 
 #[test]
@@ -190,7 +226,8 @@ fn max_lifetime_via_exp_minus_now() {
         at(&[("exp", &(NOW + max + leeway + 1).to_string())], NOW),
         Err(Rejection::LifetimeTooLong {
             seconds: max + leeway + 1,
-            max: 3600
+            max: 3600,
+            from_profile: false
         })
     );
     // Far-future exp: an iat that would make exp - iat fit is itself in the future.
@@ -203,7 +240,8 @@ fn max_lifetime_via_exp_minus_now() {
         at(&[("exp", &exp.to_string())], NOW),
         Err(Rejection::LifetimeTooLong {
             seconds: 10 * 86_400,
-            max: 3600
+            max: 3600,
+            from_profile: false
         })
     );
 }
@@ -313,7 +351,8 @@ fn huge_exp_is_too_long_not_eternal() {
         at(&[("exp", "18446744073709551615")], NOW),
         Err(Rejection::LifetimeTooLong {
             seconds: i64::MAX - NOW,
-            max: 3600
+            max: 3600,
+            from_profile: false
         })
     );
     // Huge nbf and iat are refused as being in the future, not wrapped around.
@@ -333,6 +372,7 @@ fn huge_exp_is_too_long_not_eternal() {
         Rejection::LifetimeTooLong {
             seconds: i64::MAX,
             max: u64::MAX,
+            from_profile: false,
         },
         Rejection::Expired { exp: 0, now: i64::MAX },
     ] {

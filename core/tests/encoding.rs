@@ -31,7 +31,8 @@ fn oversize_tokens_are_too_large_before_any_other_check() {
         parse(&good, max - 1).map(|p| p.alg).unwrap_err(),
         Rejection::TooLarge {
             bytes: max,
-            max: max - 1
+            max: max - 1,
+            from_profile: false
         }
     );
     for junk in [
@@ -45,7 +46,8 @@ fn oversize_tokens_are_too_large_before_any_other_check() {
             parse_err(&junk),
             Rejection::TooLarge {
                 bytes: junk.len(),
-                max: 8192
+                max: 8192,
+                from_profile: false
             },
             "{}",
             junk.len()
@@ -56,7 +58,8 @@ fn oversize_tokens_are_too_large_before_any_other_check() {
         parse_err(&mib),
         Rejection::TooLarge {
             bytes: 64 << 20,
-            max: 8192
+            max: 8192,
+            from_profile: false
         }
     );
     // A validly signed token just over the default cap.
@@ -67,7 +70,8 @@ fn oversize_tokens_are_too_large_before_any_other_check() {
         check_hs256(&token),
         Err(Rejection::TooLarge {
             bytes: token.len(),
-            max: 8192
+            max: 8192,
+            from_profile: false
         })
     );
 }

@@ -49,6 +49,12 @@ SELECT jwt_guard.set_issuer(:'idp_a', max_lifetime => '24 hours');
 SELECT t.auth(:'tok_a_day');
 SELECT t.auth(:'tok_a_no_aud');
 \c - postgres
+-- A refusal names the limit that applied: the profile's own value, not the setting's.
+SELECT jwt_guard.set_issuer(:'idp_a', max_lifetime => '90 minutes', audience => '{billing-api}');
+\c - tester
+SELECT t.auth(:'tok_a_day');
+SELECT t.auth(:'tok_a');
+\c - postgres
 -- An empty audience list: like an empty pg_jwt_guard.audience, tokens without aud (Cognito access
 -- tokens, Clerk session tokens) pass and tokens with aud are refused.
 SELECT jwt_guard.set_issuer(:'idp_a', audience => '{}');
@@ -89,6 +95,21 @@ SELECT jwt_guard.set_issuer(:'idp_a', max_lifetime => '31 days');
 SELECT jwt_guard.set_issuer(:'idp_a', role_map => '{"org:admin": "pg_monitor"}');
 SELECT jwt_guard.set_issuer(:'idp_a', jwks_uri => 'http://insecure.test/jwks');
 SELECT jwt_guard.set_issuer('');
+-- Claim names: not empty; a JSON Pointer (starting with /) has no escape but ~0 and ~1.
+SELECT jwt_guard.set_issuer(:'idp_a', role_claim => '/realm_access~roles');
+SELECT jwt_guard.set_issuer(:'idp_a', tenant_claim => '');
+SELECT jwt_guard.set_issuer(:'idp_a', permissions_claim => '/perms~');
+\set VERBOSITY default
+SET pg_jwt_guard.role_claim = '/app_metadata/db~role';
+\set VERBOSITY terse
+SET pg_jwt_guard.tenant_claim = '';
+SET pg_jwt_guard.permissions_claim = '/a~2b';
+-- Valid pointers are accepted, and so are plain names holding / or ~ (only a leading / makes a pointer).
+SET pg_jwt_guard.role_claim = '/https:~1~1hasura.io~1jwt~1claims/x-hasura-default-role';
+SET pg_jwt_guard.tenant_claim = 'https://example.test/tenant~x';
+SHOW pg_jwt_guard.role_claim;
+RESET pg_jwt_guard.role_claim;
+RESET pg_jwt_guard.tenant_claim;
 -- Only the superuser administers issuers and keys.
 \c - tester
 SELECT t.try($$SELECT jwt_guard.set_issuer('https://evil.test')$$);
