@@ -13,6 +13,7 @@
 #   <pkglibdir>/pg_jwt_guard.so
 #   <sharedir>/extension/pg_jwt_guard.control and pg_jwt_guard--<version>.sql
 #   <sharedir>/extension/pg_jwt_guard--*.sql found in sql/ (upgrade scripts), if any
+# and the licence as /usr/share/doc/pg-jwt-guard-pgNN/copyright.
 # It has no maintainer scripts: it neither edits postgresql.conf nor restarts a server. Set
 # shared_preload_libraries = 'pg_jwt_guard' and restart yourself (see README.md).
 #
@@ -125,6 +126,10 @@ build_package() {
         done
     fi
 
+    # The licence, where Debian keeps each package's.
+    mkdir -p "$root/usr/share/doc/$pkg"
+    cp LICENSE "$root/usr/share/doc/$pkg/copyright"
+
     find "$root" -type d -exec chmod 0755 {} +
     find "$root" -type f -exec chmod 0644 {} +
 
@@ -173,7 +178,7 @@ build_package() {
     local listing
     listing=$(dpkg-deb -c "$deb")
     printf '%s\n' "$listing" >&2
-    for f in "$pkglibdir/$EXT.so" "$extdir/$EXT.control" "$extdir/$EXT--$version.sql"; do
+    for f in "$pkglibdir/$EXT.so" "$extdir/$EXT.control" "$extdir/$EXT--$version.sql" "/usr/share/doc/$pkg/copyright"; do
         grep -q " \.$f\$" <<<"$listing" || die "$deb lacks $f"
     done
     grep -q '^ Package: '"$pkg"'$' <(dpkg-deb -I "$deb") || die "$deb: wrong Package field"
