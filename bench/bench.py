@@ -21,6 +21,8 @@ JDBC, asyncpg, pgx, node-postgres named queries and psycopg 3 use it), one rando
                      selects, 1 insert, 1 update
   t_postgrest / t_hs256  100 tenants rotating over the same backends: the claims (or the cached
                      token) of one of 100 tenants per transaction, from an indexed table
+  a_baseline_ddl / c_es256_ddl   a_baseline and c_es256 while another session creates and drops
+                     a temporary table 200 times a second (DDL that concerns no token role)
 Core verification (criterion, cargo bench -p jwt_guard_core) beside `openssl speed` on this machine.
 Memory: a backend's private memory after authenticating 100,000 distinct tokens.
 Serial 1M-row scans, count(*) of one tenant, timed by EXPLAIN (ANALYZE, TIMING OFF):
@@ -289,6 +291,8 @@ def scripts(tokens, postgrest_claims):
                    f"{table} WHERE n = (SELECT nextval('{table}_seq'));\n"
                    "SELECT payload FROM items_guard WHERE id = :id;\nCOMMIT;\n")
     s["c_hs256_stmtaudit"] = ("bench_stmtaudit", guard(tokens["HS256"]))
+    s["a_baseline_ddl"] = s["a_baseline"]
+    s["c_es256_ddl"] = ("bench", guard(tokens["ES256"]))
     # A realistic transaction: 3 point selects, an insert and a counter update, all under RLS.
     work = ("SELECT payload FROM {items} WHERE id = :id;\nSELECT payload FROM {items} WHERE id = :id2;\n"
             "SELECT payload FROM {items} WHERE id = :id3;\n"
@@ -381,12 +385,29 @@ class CpuMeter:
         return max(0.0, ((busy1 - busy0) - (ours1 - ours0)) / ((t1 - t0) * os.cpu_count()))
 
 
+NEIGHBOUR_DDL_RATE = 200  # temporary tables created and dropped per second beside the *_ddl runs
+
+
+def neighbour_ddl(c, script_path, seconds):
+    """A superuser session creating and dropping a temporary table at a fixed rate: catalog
+    invalidations every backend receives, about nothing a token role holds."""
+    path = os.path.join(os.path.dirname(script_path), "neighbour_ddl.sql")
+    with open(path, "w") as f:
+        f.write("CREATE TEMP TABLE neighbour_scratch (x int);\nDROP TABLE neighbour_scratch;\n")
+    return subprocess.Popen([PGBENCH, "-n", "-c", "1", "-j", "1", "-T", str(seconds), "-R", str(NEIGHBOUR_DDL_RATE),
+                             "-h", c.dir, "-p", str(c.port), "-U", "postgres", "-f", path, "postgres"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def pgbench(c, role, script_path, seconds, meter, protocol):
     db = REVOKED_DB if script_path.endswith("_revoked.sql") else "postgres"
     cmd = [PGBENCH, "-n", "-M", protocol, "-c", str(CLIENTS), "-j", str(CLIENTS), "-T", str(seconds),
            "-h", c.dir, "-p", str(c.port), "-U", role, "-f", script_path, db]
     meter.start()
+    neighbour = neighbour_ddl(c, script_path, seconds) if script_path.endswith("_ddl.sql") else None
     out = subprocess.run(cmd, capture_output=True, text=True)
+    if neighbour:
+        neighbour.wait()
     foreign = meter.foreign_share()
     tps = re.search(r"^tps = ([\d.]+)", out.stdout, re.M)
     lat = re.search(r"^latency average = ([\d.]+) ms", out.stdout, re.M)
@@ -532,6 +553,10 @@ def targets(point, scan, core):
           lambda: pp["r_hs256"]["median"], lambda: pp["r_baseline"]["median"], ">=", 0.90)
     ratio("prepared: 100 tenants rotating >= 0.90x PostgREST-style rotating",
           lambda: pp["t_hs256"]["median"], lambda: pp["t_postgrest"]["median"], ">=", 0.90)
+    for protocol in PROTOCOLS:
+        p = point[protocol]
+        ratio(f"{protocol}: beside a neighbour's DDL, ES256 >= 0.70x SET LOCAL ROLE beside it",
+              lambda: p["c_es256_ddl"]["median"], lambda: p["a_baseline_ddl"]["median"], ">=", 0.70)
     for alg in ("ES256", "RS256"):
         ratio(f"core verify {alg} within 1.3x of openssl speed",
               lambda: core["criterion_us"][alg], lambda: core["openssl_us"][alg], "<=", 1.30)
@@ -576,6 +601,8 @@ LABELS = {
     "r_hs256": "(r) realistic tx, authenticate HS256",
     "t_postgrest": "(t) 100 tenants, PostgREST-style",
     "t_hs256": "(t) 100 tenants, authenticate HS256",
+    "a_baseline_ddl": "(a) SET LOCAL ROLE, neighbour DDL",
+    "c_es256_ddl": "(c) ES256, neighbour DDL",
     "literal": "literal 'acme'",
     "postgrest_json": "current_setting(...)::json->>'tenant_id'",
     "guard": "jwt_guard.tenant()",
@@ -669,7 +696,7 @@ COMPARED_TO = {
     "c_es256_distinct_noaudit": {"b_postgrest_lookup", "c_es256_distinct"},
     "c_hs256_noaudit": {"c_hs256"}, "c_hs256_locked": {"c_hs256"}, "d_hs256_enforce": {"c_hs256"},
     "c_hs256_revoked": {"c_hs256"}, "c_hs256_stmtaudit": {"c_hs256"}, "c_hs256_replay": {"c_hs256_fresh"},
-    "r_hs256": {"r_baseline"}, "t_hs256": {"t_postgrest"},
+    "r_hs256": {"r_baseline"}, "t_hs256": {"t_postgrest"}, "c_es256_ddl": {"a_baseline_ddl"},
 }
 
 

@@ -1,12 +1,23 @@
 //! Per-backend caches that keep verification off the catalogs and off the crypto on the hot
 //! path, and the invalidation that keeps them honest.
 //!
-//! One generation counter covers everything cached: it moves on every relcache invalidation
-//! (a change to `jwt_guard.key_store` sends one through its trigger; DDL, ownership and RLS
-//! changes send them too) and on every change to roles, memberships, databases, functions,
-//! schemas or types (ownership of any of them matters to the role check). A cached
-//! entry is used only while its generation is current, so `retire_key` and any role change
-//! take effect in every session from its next transaction on, and in the same session at once.
+//! One generation counter covers everything cached (verified tokens, keys, issuer profiles,
+//! role verdicts). It moves:
+//! - at once, on every change to roles, memberships or databases, and to the
+//!   `pg_jwt_guard.login_roles` setting;
+//! - on a relcache invalidation of one of this extension's tables (a change to the key store,
+//!   the issuer profiles or the revocation lists sends one through their triggers), or of every
+//!   relation;
+//! - on any other relcache invalidation, or a change to functions, schemas or types, only when
+//!   a role verdict this backend holds could depend on it: a role a cached verdict accepted (or
+//!   a role it belongs to) now owns an object, or holds TRIGGER or MAINTAIN on a changed
+//!   relation. A cached refusal is re-examined on any such change.
+//!
+//! The last group is examined lazily, at the next read of the generation, by one catalog
+//! query: a neighbour's temporary tables, autovacuum's ANALYZE or unrelated DDL no longer make
+//! every backend verify its tokens and check its roles again. If that examination fails, the
+//! generation moves (fail closed). So `retire_key` and any role change take effect in every
+//! session from its next transaction on, and in the same session at once.
 //!
 //! The token cache is keyed by the SHA-256 of the token, holds at most
 //! `pg_jwt_guard.token_cache_size` entries (least recently used out first), and re-checks the
@@ -18,6 +29,7 @@ use crate::settings::Snapshot;
 use jwt_guard_core::Identity;
 use lru::LruCache;
 use pgrx::pg_sys;
+use rustc_hash::FxHashSet;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
@@ -25,7 +37,37 @@ use std::rc::Rc;
 
 thread_local! {
     static GENERATION: Cell<u64> = const { Cell::new(1) };
+    /// Moves at once on every change to functions and schemas (the isolation rules' table of
+    /// non-built-in functions).
+    static FUNCTIONS_GENERATION: Cell<u64> = const { Cell::new(1) };
     static TOKENS: RefCell<Option<Tokens>> = const { RefCell::new(None) };
+    /// Invalidations not yet examined, and a cheap flag for "there are some".
+    static PENDING: RefCell<Pending> = RefCell::new(Pending::default());
+    static DIRTY: Cell<bool> = const { Cell::new(false) };
+    static SETTLING: Cell<bool> = const { Cell::new(false) };
+    /// What the role verdicts of the current generation rest on.
+    static WATCHED: RefCell<Watched> = RefCell::new(Watched::default());
+    /// Relations seen in this extension's schema (so that dropping one is recognised).
+    static OURS: RefCell<FxHashSet<u32>> = RefCell::new(FxHashSet::default());
+}
+
+/// Relations past this many pending invalidations count as "everything changed".
+const MAX_PENDING: usize = 64;
+
+#[derive(Default)]
+struct Pending {
+    relids: Vec<u32>,
+    all: bool,
+    owners: bool,
+}
+
+/// For one generation: the roles accepted verdicts rest on (each accepted role and every role
+/// it belongs to), and whether a refusal for a dangerous power is cached.
+#[derive(Default)]
+struct Watched {
+    generation: u64,
+    roles: FxHashSet<u32>,
+    refusals: bool,
 }
 
 /// Keyed by SHA-256 digests: uniform already, so a fast hash loses nothing to a keyed one,
@@ -64,38 +106,137 @@ pub fn init() {
     // SAFETY: registration of process-local callbacks at start-up; backends inherit them.
     unsafe {
         pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache), pg_sys::Datum::from(0));
-        // Roles, memberships and databases; functions, schemas and types for their owners.
-        for cache in [
-            AUTHOID,
-            AUTHNAME,
-            AUTHMEMMEMROLE,
-            AUTHMEMROLEMEM,
-            DATABASEOID,
-            PROCOID,
-            NAMESPACEOID,
-            TYPEOID,
-        ] {
-            pg_sys::CacheRegisterSyscacheCallback(cache as i32, Some(on_syscache), pg_sys::Datum::from(0));
+        // Roles, memberships and databases: every verdict may depend on them.
+        for cache in [AUTHOID, AUTHNAME, AUTHMEMMEMROLE, AUTHMEMROLEMEM, DATABASEOID] {
+            pg_sys::CacheRegisterSyscacheCallback(cache as i32, Some(on_role_syscache), pg_sys::Datum::from(0));
+        }
+        // Functions, schemas and types: examined for the owners of accepted roles.
+        for cache in [PROCOID, NAMESPACEOID, TYPEOID] {
+            pg_sys::CacheRegisterSyscacheCallback(cache as i32, Some(on_owned_syscache), pg_sys::Datum::from(0));
         }
     }
 }
 
-// Callbacks run while invalidations are processed: they only bump a counter.
+// Callbacks run while invalidations are processed: they only note what changed.
 unsafe extern "C-unwind" fn on_relcache(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
     crate::revocation::relation_changed(relid);
+    let relid = relid.to_u32();
+    PENDING.with_borrow_mut(|p| {
+        if relid == 0 || p.relids.len() >= MAX_PENDING {
+            p.all = true;
+        } else if !p.relids.contains(&relid) {
+            p.relids.push(relid);
+        }
+    });
+    DIRTY.set(true);
+}
+
+unsafe extern "C-unwind" fn on_role_syscache(_arg: pg_sys::Datum, _cache: i32, _hash: u32) {
     bump();
 }
 
-unsafe extern "C-unwind" fn on_syscache(_arg: pg_sys::Datum, _cache: i32, _hash: u32) {
-    bump();
+unsafe extern "C-unwind" fn on_owned_syscache(_arg: pg_sys::Datum, _cache: i32, _hash: u32) {
+    FUNCTIONS_GENERATION.set(FUNCTIONS_GENERATION.get().wrapping_add(1));
+    PENDING.with_borrow_mut(|p| p.owners = true);
+    DIRTY.set(true);
 }
 
-fn bump() {
+/// Everything cached is stale from now on.
+pub fn bump() {
     GENERATION.set(GENERATION.get().wrapping_add(1));
 }
 
+/// The current generation, after examining the invalidations that arrived since the last read.
 pub fn generation() -> u64 {
+    settle();
     GENERATION.get()
+}
+
+/// The generation of the isolation rules' function table.
+pub fn functions_generation() -> u64 {
+    FUNCTIONS_GENERATION.get()
+}
+
+/// A role verdict computed at `at`: accepted, resting on `roles` (the role and every role it
+/// belongs to), or refused for a power it holds.
+pub fn watch(at: u64, verdict: Result<&[u32], ()>) {
+    if at != GENERATION.get() {
+        return;
+    }
+    WATCHED.with_borrow_mut(|w| {
+        if w.generation != at {
+            *w = Watched {
+                generation: at,
+                ..Watched::default()
+            };
+        }
+        match verdict {
+            Ok(roles) => w.roles.extend(roles.iter().copied()),
+            Err(()) => w.refusals = true,
+        }
+    });
+}
+
+/// Moves the generation if a pending invalidation may change something cached. Runs inside a
+/// transaction (every reader of the generation is one); callbacks only note what changed.
+fn settle() {
+    if !DIRTY.get() || SETTLING.get() {
+        return;
+    }
+    SETTLING.set(true);
+    // Fail closed: if the examination is cut short (an error), everything is stale.
+    let unfinished = Unfinished;
+    DIRTY.set(false);
+    let pending = PENDING.take();
+    if examine(pending) {
+        bump();
+    }
+    std::mem::forget(unfinished);
+    SETTLING.set(false);
+}
+
+struct Unfinished;
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        bump();
+        SETTLING.set(false);
+    }
+}
+
+/// True when what changed may change a cached answer.
+fn examine(pending: Pending) -> bool {
+    if pending.all {
+        return true;
+    }
+    // SAFETY: syscache lookup by name; InvalidOid when the schema does not exist.
+    let ours = unsafe { pg_sys::get_namespace_oid(c"jwt_guard".as_ptr(), true) };
+    let mut others = Vec::with_capacity(pending.relids.len());
+    for relid in pending.relids {
+        // SAFETY: syscache lookup by OID; InvalidOid when the relation is gone.
+        let namespace = unsafe { pg_sys::get_rel_namespace(pg_sys::Oid::from(relid)) };
+        if namespace == pg_sys::InvalidOid {
+            if ours == pg_sys::InvalidOid || OURS.with_borrow(|o| o.contains(&relid)) {
+                return true;
+            }
+        } else if namespace == ours {
+            OURS.with_borrow_mut(|o| o.insert(relid));
+            return true;
+        }
+        others.push(relid);
+    }
+    if others.is_empty() && !pending.owners {
+        return false;
+    }
+    let (roles, refusals) = WATCHED.with_borrow(|w| {
+        if w.generation == GENERATION.get() {
+            (w.roles.iter().copied().collect::<Vec<_>>(), w.refusals)
+        } else {
+            (Vec::new(), false)
+        }
+    });
+    // A cached refusal may be lifted by any change; no accepted verdict, nothing to protect.
+    refusals || (!roles.is_empty() && crate::role_checks::may_have_gained_power(&others, &roles))
 }
 
 /// A small map whose entries are valid for one generation.

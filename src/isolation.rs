@@ -668,13 +668,13 @@ struct NonBuiltin {
 }
 
 thread_local! {
-    /// Non-built-in functions looked up, valid for one cache generation (which moves on every
-    /// change to pg_proc or pg_namespace): every function call under a token asks.
+    /// Non-built-in functions looked up, valid for one functions generation (which moves on
+    /// every change to pg_proc or pg_namespace): every function call under a token asks.
     static NON_BUILTINS: RefCell<(u64, FxHashMap<u32, NonBuiltin>)> = RefCell::new((0, FxHashMap::default()));
 }
 
 fn non_builtin(func: pg_sys::Oid) -> NonBuiltin {
-    let generation = crate::cache::generation();
+    let generation = crate::cache::functions_generation();
     let hit =
         NON_BUILTINS.with_borrow(|(at, m)| (*at == generation).then(|| m.get(&u32::from(func)).copied()).flatten());
     if let Some(info) = hit {

@@ -4,9 +4,17 @@
 //!   permissions; from 16 they live in a separate list of `RTEPermissionInfo`, and the
 //!   ExecutorCheckPerms hook takes both lists.
 //! - The virtual transaction id: from 17, `PGPROC.vxid` holds the proc number and local id.
+//! - The MAINTAIN table privilege exists from 17.
 
 use pgrx::pg_sys;
 use pgrx::PgList;
+
+/// The table privileges a token role must not hold (see `role_checks`): TRIGGER, and MAINTAIN
+/// where it exists.
+#[cfg(feature = "pg15")]
+pub const POWER_PRIVILEGES: pg_sys::AclMode = pg_sys::ACL_TRIGGER as pg_sys::AclMode;
+#[cfg(not(feature = "pg15"))]
+pub const POWER_PRIVILEGES: pg_sys::AclMode = (pg_sys::ACL_TRIGGER | pg_sys::ACL_MAINTAIN) as pg_sys::AclMode;
 
 /// One relation a statement needs permission on, whatever the version stores it in.
 pub struct RelPermission {

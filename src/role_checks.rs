@@ -22,7 +22,7 @@ pub fn resolve(name: &str) -> Result<pg_sys::Oid, GuardError> {
         return verdict.map_err(GuardError::Role);
     }
     let generation = cache::generation();
-    let verdict = check(name);
+    let verdict = check(name, generation);
     // Only verdicts on the role itself are kept; anything else is raised and retried next time.
     let stored = match &verdict {
         Ok(oid) => Some(Ok(*oid)),
@@ -35,15 +35,24 @@ pub fn resolve(name: &str) -> Result<pg_sys::Oid, GuardError> {
     verdict
 }
 
-fn check(name: &str) -> Result<pg_sys::Oid, GuardError> {
+/// The verdict, registered with the cache (before it is stored) as resting on the roles the
+/// checks read, so that a later change to what they own or may do is noticed.
+fn check(name: &str, generation: u64) -> Result<pg_sys::Oid, GuardError> {
     let refuse = |why: String| GuardError::Role(format!("role \"{}\" may not be assumed: {why}", printable(name)));
     let oid = existing(name)?;
     if is_login_role(name) {
         return Err(refuse(LOGIN_ROLE.into()));
     }
-    match context::as_superuser(|| danger(oid)) {
-        None => Ok(oid),
-        Some(why) => Err(refuse(why)),
+    let (why, roles) = context::as_superuser(|| danger(oid));
+    match why {
+        None => {
+            cache::watch(generation, Ok(&roles));
+            Ok(oid)
+        }
+        Some(why) => {
+            cache::watch(generation, Err(()));
+            Err(refuse(why))
+        }
     }
 }
 
@@ -79,7 +88,7 @@ pub fn explain(name: &str) -> Vec<Step> {
     };
     let powers = match oid {
         Err(_) => Step::not_run("role attributes and memberships", "the role does not exist"),
-        Ok(oid) => match context::as_superuser(|| danger(oid)) {
+        Ok(oid) => match context::as_superuser(|| danger(oid)).0 {
             None => Step::passed(
                 "role attributes and memberships",
                 "no dangerous attribute, membership, ownership or privilege",
@@ -91,9 +100,10 @@ pub fn explain(name: &str) -> Vec<Step> {
 }
 
 // One query over the role and every role it is a member of, directly or not. It always
-// returns one row: NULL when nothing is dangerous.
+// returns one row: the OIDs of those roles, and why (NULL when nothing is dangerous).
 const DANGER: &str = r#"
-SELECT (SELECT why FROM (SELECT CASE
+SELECT (SELECT array_agg(oid) FROM pg_roles WHERE pg_has_role($1::oid, oid, 'MEMBER'))::text,
+       (SELECT why FROM (SELECT CASE
   WHEN m.rolsuper THEN 'it is or belongs to a superuser role'
   WHEN m.rolbypassrls THEN 'it is or belongs to a role with BYPASSRLS'
   WHEN m.rolcreaterole THEN 'it is or belongs to a role with CREATEROLE'
@@ -126,13 +136,135 @@ LIMIT 1)
 
 // Fails closed: if the check returns no row, the role is refused. It reads the latest
 // committed catalogs, so a change made after this transaction began counts.
-fn danger(role: pg_sys::Oid) -> Option<String> {
+fn danger(role: pg_sys::Oid) -> (Option<String>, Vec<u32>) {
     let role = u32::from(role).to_string();
-    match crate::latest::rows(DANGER, &[Some(&role)])
-        .first()
-        .and_then(|r| r.first())
-    {
-        Some(why) => why.clone(),
-        None => Some("its attributes and memberships could not be checked".into()),
+    let rows = crate::latest::rows(DANGER, &[Some(&role)]);
+    match rows.first().map(Vec::as_slice) {
+        Some([roles, why]) => (why.clone(), oid_array(roles.as_deref())),
+        _ => (
+            Some("its attributes and memberships could not be checked".into()),
+            Vec::new(),
+        ),
+    }
+}
+
+/// `{1,2,3}` (an oid[] as text) → the OIDs; anything unreadable is left out.
+fn oid_array(text: Option<&str>) -> Vec<u32> {
+    text.unwrap_or("")
+        .trim_matches(|c| c == '{' || c == '}')
+        .split(',')
+        .filter_map(|o| o.trim().parse().ok())
+        .collect()
+}
+
+/// True when one of `roles` (each accepted role and every role it belongs to) now owns an
+/// object in this database or a shared one, or holds TRIGGER or MAINTAIN (itself or through
+/// PUBLIC) on one of `relids`: the powers the checks above refuse that a change to a relation,
+/// function, schema or type can bring. One index scan per role and one syscache lookup per
+/// relation, so that unrelated DDL costs next to nothing.
+pub fn may_have_gained_power(relids: &[u32], roles: &[u32]) -> bool {
+    roles.iter().any(|&role| owns_something(role)) || relids.iter().any(|&relid| grants_power(relid, roles))
+}
+
+/// pg_shdepend and its (refclassid, refobjid) index: fixed catalog OIDs (catalog/pg_shdepend.h).
+const SHARED_DEPEND_RELATION: u32 = 1214;
+const SHARED_DEPEND_REFERENCE_INDEX: u32 = 1233;
+const ANUM_REFCLASSID: pg_sys::AttrNumber = 5;
+const ANUM_REFOBJID: pg_sys::AttrNumber = 6;
+
+/// A pg_shdepend row as the catalog lays it out (FormData_pg_shdepend).
+#[repr(C)]
+struct SharedDependency {
+    dbid: pg_sys::Oid,
+    classid: pg_sys::Oid,
+    objid: pg_sys::Oid,
+    objsubid: i32,
+    refclassid: pg_sys::Oid,
+    refobjid: pg_sys::Oid,
+    deptype: std::ffi::c_char,
+}
+
+/// The ownership test of the checks above ("it owns objects"), for one role.
+fn owns_something(role: u32) -> bool {
+    let equal = |key: &mut pg_sys::ScanKeyData, attribute, value: pg_sys::Oid| {
+        // SAFETY: fills a caller-owned scan key.
+        unsafe {
+            pg_sys::ScanKeyInit(
+                key,
+                attribute,
+                pg_sys::BTEqualStrategyNumber as pg_sys::StrategyNumber,
+                pg_sys::Oid::from(pg_sys::F_OIDEQ),
+                pg_sys::Datum::from(value),
+            )
+        }
+    };
+    // SAFETY: zeroed scan keys are filled in just below.
+    let mut keys: [pg_sys::ScanKeyData; 2] = unsafe { std::mem::zeroed() };
+    equal(&mut keys[0], ANUM_REFCLASSID, pg_sys::AuthIdRelationId);
+    equal(&mut keys[1], ANUM_REFOBJID, pg_sys::Oid::from(role));
+    // SAFETY: an index scan of a catalog under AccessShareLock with the catalog snapshot,
+    // ended and closed before returning; rows are read through the catalog's C layout.
+    unsafe {
+        let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+        let relation = pg_sys::table_open(pg_sys::Oid::from(SHARED_DEPEND_RELATION), lock);
+        let scan = pg_sys::systable_beginscan(
+            relation,
+            pg_sys::Oid::from(SHARED_DEPEND_REFERENCE_INDEX),
+            true,
+            std::ptr::null_mut(),
+            2,
+            keys.as_mut_ptr(),
+        );
+        let mut owns = false;
+        loop {
+            let tuple = pg_sys::systable_getnext(scan);
+            if tuple.is_null() {
+                break;
+            }
+            let row = &*pg_sys::heap_tuple_get_struct::<SharedDependency>(tuple);
+            let here = row.dbid == pg_sys::InvalidOid || row.dbid == pg_sys::MyDatabaseId;
+            if row.deptype as u8 == b'o' && here {
+                owns = true;
+                break;
+            }
+        }
+        pg_sys::systable_endscan(scan);
+        pg_sys::table_close(relation, lock);
+        owns
+    }
+}
+
+/// The privilege tests of the checks above, on one relation (gone: nothing to hold).
+fn grants_power(relid: u32, roles: &[u32]) -> bool {
+    let reloid = pg_sys::SysCacheIdentifier::RELOID as i32;
+    // SAFETY: a syscache lookup released before returning; the ACL is detoasted into the
+    // current memory context; aclmask reads it and the role memberships.
+    unsafe {
+        let tuple = pg_sys::SearchSysCache1(reloid, pg_sys::Datum::from(pg_sys::Oid::from(relid)));
+        if tuple.is_null() {
+            return false;
+        }
+        let mut is_null = false;
+        let datum = pg_sys::SysCacheGetAttr(
+            reloid,
+            tuple,
+            pg_sys::Anum_pg_class_relacl as pg_sys::AttrNumber,
+            &mut is_null,
+        );
+        let holds = !is_null && {
+            let acl = pg_sys::pg_detoast_datum(datum.cast_mut_ptr()) as *const pg_sys::Acl;
+            roles.iter().any(|&role| {
+                let held = pg_sys::aclmask(
+                    acl,
+                    pg_sys::Oid::from(role),
+                    pg_sys::InvalidOid,
+                    crate::pg_version::POWER_PRIVILEGES,
+                    pg_sys::AclMaskHow::ACLMASK_ANY,
+                );
+                held != 0
+            })
+        };
+        pg_sys::ReleaseSysCache(tuple);
+        holds
     }
 }

@@ -146,6 +146,8 @@ pub fn login_roles_generation() -> u64 {
 
 unsafe extern "C-unwind" fn assign_login_roles(_newval: *const c_char, _extra: *mut c_void) {
     LOGIN_ROLES_GENERATION.set(LOGIN_ROLES_GENERATION.get().wrapping_add(1));
+    // Role verdicts refuse login roles: cached ones are stale.
+    crate::cache::bump();
 }
 
 thread_local! {

@@ -130,6 +130,48 @@ SELECT t.other_session('ALTER TABLE t.handed_over OWNER TO app_reader');
 SELECT t.auth(:'tok_reader');
 SELECT t.other_session('ALTER TABLE t.handed_over OWNER TO postgres');
 SELECT t.auth(:'tok_reader');
+-- Other powers a change can bring: TRIGGER (also through PUBLIC), and the ownership of a
+-- function, a type or a schema. Each is refused from the next authenticate() on, and the
+-- refusal is lifted when the power goes.
+SELECT t.other_session('GRANT TRIGGER ON t.handed_over TO app_reader');
+SELECT t.auth(:'tok_reader');
+SELECT t.other_session('REVOKE TRIGGER ON t.handed_over FROM app_reader');
+SELECT t.auth(:'tok_reader');
+SELECT t.other_session('GRANT TRIGGER ON t.handed_over TO PUBLIC');
+SELECT t.auth(:'tok_reader');
+SELECT t.other_session('REVOKE TRIGGER ON t.handed_over FROM PUBLIC');
+SELECT t.auth(:'tok_reader');
+SELECT t.other_session($$CREATE FUNCTION t.gift() RETURNS int LANGUAGE sql AS 'SELECT 1'$$);
+SELECT t.other_session('ALTER FUNCTION t.gift() OWNER TO app_reader');
+SELECT t.auth(:'tok_reader');
+SELECT t.other_session('DROP FUNCTION t.gift()');
+SELECT t.auth(:'tok_reader');
+SELECT t.other_session($$CREATE TYPE t.gift_kind AS ENUM ('a')$$);
+SELECT t.other_session('ALTER TYPE t.gift_kind OWNER TO app_reader');
+SELECT t.auth(:'tok_reader');
+SELECT t.other_session('DROP TYPE t.gift_kind');
+SELECT t.auth(:'tok_reader');
+SELECT t.other_session('CREATE SCHEMA gift AUTHORIZATION app_reader');
+SELECT t.auth(:'tok_reader');
+SELECT t.other_session('DROP SCHEMA gift');
+SELECT t.auth(:'tok_reader');
+-- Changes that give no token role a power keep the verified token cached: another session's
+-- temporary table, a new function and type, a grant of SELECT. A key retired with triggers off
+-- (session_replication_role = replica) sends no invalidation, which makes the cache visible
+-- here: the token is still served from it until one of the extension's tables changes.
+SELECT t.other_session($$SET session_replication_role = replica; UPDATE jwt_guard.key_store SET status = 'retired', retired = now() WHERE kid = 'test-es256'; RESET session_replication_role$$);
+SELECT t.auth(:'tok_reader');
+SELECT t.other_session('CREATE TEMP TABLE scratch (x int)');
+SELECT t.other_session($$CREATE FUNCTION t.unrelated() RETURNS int LANGUAGE sql AS 'SELECT 1'$$);
+SELECT t.other_session($$CREATE TYPE t.unrelated_kind AS ENUM ('a')$$);
+SELECT t.other_session('GRANT SELECT ON t.handed_over TO app_reader');
+SELECT t.auth(:'tok_reader');
+SELECT t.other_session($$SELECT jwt_guard.set_issuer('https://unrelated.test')$$);
+SELECT t.auth(:'tok_reader');
+SELECT t.other_session($$SET session_replication_role = replica; UPDATE jwt_guard.key_store SET status = 'active', retired = NULL WHERE kid = 'test-es256'; RESET session_replication_role$$);
+SELECT t.other_session($$SELECT jwt_guard.drop_issuer('https://unrelated.test')::text$$);
+SELECT t.auth(:'tok_reader');
+SELECT t.other_session('DROP FUNCTION t.unrelated(); DROP TYPE t.unrelated_kind; REVOKE SELECT ON t.handed_over FROM app_reader');
 -- Even in a transaction that was open (REPEATABLE READ, snapshot taken) before the change.
 BEGIN ISOLATION LEVEL REPEATABLE READ;
 SELECT t.verify(:'tok_reader');
