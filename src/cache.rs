@@ -3,18 +3,19 @@
 //!
 //! One generation counter covers everything cached (verified tokens, keys, issuer profiles,
 //! role verdicts). It moves:
-//! - at once, on every change to roles, memberships or databases, and to the
-//!   `pg_jwt_guard.login_roles` setting;
+//! - at once, on every change to roles, memberships or databases, to the
+//!   `pg_jwt_guard.login_roles` setting, and of the session user;
 //! - on a relcache invalidation of one of this extension's tables (a change to the key store,
 //!   the issuer profiles or the revocation lists sends one through their triggers), or of every
 //!   relation;
-//! - on any other relcache invalidation, or a change to functions, schemas or types, only when
+//! - on any other relcache invalidation, or a change to the catalogs of objects a role can own
+//!   (functions, schemas, types, operators, collations, languages, …), only when
 //!   a role verdict this backend holds could depend on it: a role a cached verdict accepted (or
 //!   a role it belongs to) now owns an object, or holds TRIGGER or MAINTAIN on a changed
 //!   relation. A cached refusal is re-examined on any such change.
 //!
-//! The last group is examined lazily, at the next read of the generation, by one catalog
-//! query: a neighbour's temporary tables, autovacuum's ANALYZE or unrelated DDL no longer make
+//! The last group is examined lazily, at the next read of the generation, with an index scan
+//! per role and a syscache lookup per relation: a neighbour's temporary tables, autovacuum's ANALYZE or unrelated DDL no longer make
 //! every backend verify its tokens and check its roles again. If that examination fails, the
 //! generation moves (fail closed). So `retire_key` and any role change take effect in every
 //! session from its next transaction on, and in the same session at once.
@@ -110,8 +111,26 @@ pub fn init() {
         for cache in [AUTHOID, AUTHNAME, AUTHMEMMEMROLE, AUTHMEMROLEMEM, DATABASEOID] {
             pg_sys::CacheRegisterSyscacheCallback(cache as i32, Some(on_role_syscache), pg_sys::Datum::from(0));
         }
-        // Functions, schemas and types: examined for the owners of accepted roles.
-        for cache in [PROCOID, NAMESPACEOID, TYPEOID] {
+        // Catalogs of objects a role can own: examined for the owners of accepted roles.
+        for cache in [
+            PROCOID,
+            NAMESPACEOID,
+            TYPEOID,
+            TABLESPACEOID,
+            OPEROID,
+            COLLOID,
+            CLAOID,
+            OPFAMILYOID,
+            CONVOID,
+            TSCONFIGOID,
+            TSDICTOID,
+            FOREIGNDATAWRAPPEROID,
+            FOREIGNSERVEROID,
+            STATEXTOID,
+            EVENTTRIGGEROID,
+            LANGOID,
+            PUBLICATIONOID,
+        ] {
             pg_sys::CacheRegisterSyscacheCallback(cache as i32, Some(on_owned_syscache), pg_sys::Datum::from(0));
         }
     }
@@ -150,6 +169,14 @@ pub fn bump() {
 pub fn generation() -> u64 {
     settle();
     GENERATION.get()
+}
+
+/// At the end of a transaction: an examination that an error cut short without unwinding
+/// (which would leave every later one skipped) counts as failed.
+pub fn transaction_ended() {
+    if SETTLING.replace(false) {
+        bump();
+    }
 }
 
 /// The generation of the isolation rules' function table.

@@ -30,7 +30,7 @@ fn check(
     let token = token.ok_or(GuardError::Token(Rejection::Null))?;
     // Take in what other sessions committed (a retired key, a changed role) before any cache
     // is consulted, even in a transaction that has been open for a while.
-    // SAFETY: processes pending invalidation messages; callbacks only bump generations.
+    // SAFETY: processes pending invalidation messages; callbacks only note what changed.
     unsafe { pg_sys::AcceptInvalidationMessages() };
     let snapshot = settings::snapshot()?;
     let (policy, allowed, default_role) = (&snapshot.policy, &snapshot.allowed, &snapshot.default_role);

@@ -344,5 +344,6 @@ unsafe extern "C-unwind" fn on_xact_event(event: pg_sys::XactEvent::Type, _arg: 
         BASE_USER.set(None);
         WRITING.set(false);
         crate::isolation::transaction_ended();
+        crate::cache::transaction_ended();
     }
 }

@@ -49,8 +49,11 @@ GRANT USAGE ON SCHEMA jwt_guard TO PUBLIC;
 
 pgrx::extension_sql!(
     r#"
-CREATE TRIGGER key_store_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON jwt_guard.key_store
+CREATE TRIGGER key_store_changed AFTER INSERT OR UPDATE OR DELETE ON jwt_guard.key_store
+    FOR EACH ROW EXECUTE FUNCTION jwt_guard.key_store_changed();
+CREATE TRIGGER key_store_truncated AFTER TRUNCATE ON jwt_guard.key_store
     FOR EACH STATEMENT EXECUTE FUNCTION jwt_guard.key_store_changed();
+ALTER TABLE jwt_guard.key_store ENABLE ALWAYS TRIGGER key_store_changed, ENABLE ALWAYS TRIGGER key_store_truncated;
 REVOKE EXECUTE ON FUNCTION jwt_guard.key_store_changed() FROM PUBLIC;
 "#,
     name = "key_store_trigger",
@@ -58,7 +61,9 @@ REVOKE EXECUTE ON FUNCTION jwt_guard.key_store_changed() FROM PUBLIC;
 );
 
 /// Tells every backend, at commit, that cached keys are stale: DML sends no invalidation of
-/// its own, so the trigger sends a relcache invalidation for the key store.
+/// its own, so the trigger sends a relcache invalidation for the table it is on. The triggers
+/// fire per row and always, whatever `session_replication_role` says: a logical replication
+/// subscriber applies rows with it set to `replica` and fires row triggers only.
 #[pg_trigger]
 fn key_store_changed<'a>(
     trigger: &'a pgrx::PgTrigger<'a>,

@@ -22,6 +22,7 @@ use std::ffi::{c_char, c_void, CStr};
 
 static mut ROLE_CHECK: pg_sys::GucStringCheckHook = None;
 static mut SESSION_AUTH_CHECK: pg_sys::GucStringCheckHook = None;
+static mut SESSION_AUTH_ASSIGN: pg_sys::GucStringAssignHook = None;
 static mut TEMP_BUFFERS_CHECK: pg_sys::GucIntCheckHook = None;
 
 /// Wraps the check hooks of the settings; only called while preloading, so they are in place
@@ -31,6 +32,7 @@ pub fn install() {
     unsafe {
         ROLE_CHECK = wrap_check(c"role", Some(role_check));
         SESSION_AUTH_CHECK = wrap_check(c"session_authorization", Some(session_auth_check));
+        SESSION_AUTH_ASSIGN = wrap_assign(c"session_authorization", Some(session_auth_assign));
         TEMP_BUFFERS_CHECK = wrap_int_check(c"temp_buffers", Some(temp_buffers_check));
     }
 }
@@ -78,6 +80,15 @@ unsafe fn wrap_check(name: &CStr, hook: pg_sys::GucStringCheckHook) -> pg_sys::G
     unsafe {
         let conf = find_guc(name, pg_sys::config_type::PGC_STRING)? as *mut pg_sys::config_string;
         std::mem::replace(&mut (*conf).check_hook, hook)
+    }
+}
+
+/// Replaces a built-in string setting's assign hook, returning the original.
+unsafe fn wrap_assign(name: &CStr, hook: pg_sys::GucStringAssignHook) -> pg_sys::GucStringAssignHook {
+    // SAFETY: a string setting's generic part starts its config_string.
+    unsafe {
+        let conf = find_guc(name, pg_sys::config_type::PGC_STRING)? as *mut pg_sys::config_string;
+        std::mem::replace(&mut (*conf).assign_hook, hook)
     }
 }
 
@@ -173,6 +184,19 @@ unsafe extern "C-unwind" fn session_auth_check(
 ) -> bool {
     // SAFETY: Postgres' own arguments, forwarded unchanged.
     unsafe { guarded_check("the session user", SESSION_AUTH_CHECK, newval, extra, source) }
+}
+
+/// Every change of the session user (SET, RESET, the end of a SET LOCAL): role verdicts refuse
+/// the session's login role, so cached ones may be stale.
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn session_auth_assign(newval: *const c_char, extra: *mut c_void) {
+    // SAFETY: Postgres' own arguments, forwarded unchanged to the hook we replaced.
+    unsafe {
+        if let Some(original) = SESSION_AUTH_ASSIGN {
+            original(newval, extra);
+        }
+    }
+    crate::cache::bump();
 }
 
 /// Refuses a client's value while locked, otherwise defers to the hook we replaced.

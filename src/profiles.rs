@@ -58,8 +58,11 @@ REVOKE ALL ON jwt_guard.issuers FROM PUBLIC;
 
 pgrx::extension_sql!(
     r#"
-CREATE TRIGGER issuer_profiles_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON jwt_guard.issuer_profiles
+CREATE TRIGGER issuer_profiles_changed AFTER INSERT OR UPDATE OR DELETE ON jwt_guard.issuer_profiles
+    FOR EACH ROW EXECUTE FUNCTION jwt_guard.key_store_changed();
+CREATE TRIGGER issuer_profiles_truncated AFTER TRUNCATE ON jwt_guard.issuer_profiles
     FOR EACH STATEMENT EXECUTE FUNCTION jwt_guard.key_store_changed();
+ALTER TABLE jwt_guard.issuer_profiles ENABLE ALWAYS TRIGGER issuer_profiles_changed, ENABLE ALWAYS TRIGGER issuer_profiles_truncated;
 REVOKE EXECUTE ON FUNCTION jwt_guard.set_issuer(text, text[], interval, integer, text, text, text, text, text, jsonb, boolean) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION jwt_guard.drop_issuer(text) FROM PUBLIC;
 "#,

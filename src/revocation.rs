@@ -67,10 +67,16 @@ END $$;
 REVOKE EXECUTE ON FUNCTION jwt_guard.revocations_in_order() FROM PUBLIC;
 CREATE TRIGGER revoked_tokens_in_order BEFORE INSERT ON jwt_guard.revoked_tokens
     FOR EACH STATEMENT EXECUTE FUNCTION jwt_guard.revocations_in_order();
-CREATE TRIGGER revoked_tokens_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON jwt_guard.revoked_tokens
+CREATE TRIGGER revoked_tokens_changed AFTER INSERT OR UPDATE OR DELETE ON jwt_guard.revoked_tokens
+    FOR EACH ROW EXECUTE FUNCTION jwt_guard.key_store_changed();
+CREATE TRIGGER revoked_tokens_truncated AFTER TRUNCATE ON jwt_guard.revoked_tokens
     FOR EACH STATEMENT EXECUTE FUNCTION jwt_guard.key_store_changed();
-CREATE TRIGGER revoked_subjects_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON jwt_guard.revoked_subjects
+ALTER TABLE jwt_guard.revoked_tokens ENABLE ALWAYS TRIGGER revoked_tokens_changed, ENABLE ALWAYS TRIGGER revoked_tokens_truncated;
+CREATE TRIGGER revoked_subjects_changed AFTER INSERT OR UPDATE OR DELETE ON jwt_guard.revoked_subjects
+    FOR EACH ROW EXECUTE FUNCTION jwt_guard.key_store_changed();
+CREATE TRIGGER revoked_subjects_truncated AFTER TRUNCATE ON jwt_guard.revoked_subjects
     FOR EACH STATEMENT EXECUTE FUNCTION jwt_guard.key_store_changed();
+ALTER TABLE jwt_guard.revoked_subjects ENABLE ALWAYS TRIGGER revoked_subjects_changed, ENABLE ALWAYS TRIGGER revoked_subjects_truncated;
 CREATE VIEW jwt_guard.revocations AS
     SELECT 'token'::text AS kind, jti AS value, NULL::text AS iss, expires_at,
            NULL::timestamptz AS issued_before, revoked_at, revoked_by

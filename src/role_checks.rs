@@ -16,7 +16,7 @@ thread_local! {
 }
 
 /// Returns the role's OID if it exists and may be assumed. The verdict is cached until the
-/// next change to roles, memberships or relations.
+/// cache generation moves (see `cache`).
 pub fn resolve(name: &str) -> Result<pg_sys::Oid, GuardError> {
     if let Some(verdict) = CHECKED.with_borrow_mut(|m| m.get(name)) {
         return verdict.map_err(GuardError::Role);
@@ -221,9 +221,12 @@ fn owns_something(role: u32) -> bool {
             if tuple.is_null() {
                 break;
             }
-            let row = &*pg_sys::heap_tuple_get_struct::<SharedDependency>(tuple);
-            let here = row.dbid == pg_sys::InvalidOid || row.dbid == pg_sys::MyDatabaseId;
-            if row.deptype as u8 == b'o' && here {
+            // Field by field: the tuple holds the row's 25 bytes, not the struct's padded 28.
+            let row = pg_sys::heap_tuple_get_struct::<SharedDependency>(tuple);
+            let dbid = std::ptr::addr_of!((*row).dbid).read();
+            let deptype = std::ptr::addr_of!((*row).deptype).read();
+            let here = dbid == pg_sys::InvalidOid || dbid == pg_sys::MyDatabaseId;
+            if deptype as u8 == b'o' && here {
                 owns = true;
                 break;
             }
@@ -252,17 +255,22 @@ fn grants_power(relid: u32, roles: &[u32]) -> bool {
             &mut is_null,
         );
         let holds = !is_null && {
-            let acl = pg_sys::pg_detoast_datum(datum.cast_mut_ptr()) as *const pg_sys::Acl;
-            roles.iter().any(|&role| {
-                let held = pg_sys::aclmask(
-                    acl,
+            let stored = datum.cast_mut_ptr::<pg_sys::varlena>();
+            let acl = pg_sys::pg_detoast_datum(stored);
+            let held = roles.iter().any(|&role| {
+                let mask = pg_sys::aclmask(
+                    acl as *const pg_sys::Acl,
                     pg_sys::Oid::from(role),
                     pg_sys::InvalidOid,
                     crate::pg_version::POWER_PRIVILEGES,
                     pg_sys::AclMaskHow::ACLMASK_ANY,
                 );
-                held != 0
-            })
+                mask != 0
+            });
+            if acl != stored {
+                pg_sys::pfree(acl.cast());
+            }
+            held
         };
         pg_sys::ReleaseSysCache(tuple);
         holds

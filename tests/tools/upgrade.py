@@ -72,7 +72,7 @@ SELECT pg_describe_object(classid, objid, objsubid) || ' | ' || coalesce(
              FROM pg_constraint k WHERE k.conrelid = c.oid),
             (SELECT string_agg(pg_get_indexdef(i.indexrelid), '; ' ORDER BY pg_get_indexdef(i.indexrelid))
              FROM pg_index i WHERE i.indrelid = c.oid),
-            (SELECT string_agg(pg_get_triggerdef(t.oid), '; ' ORDER BY t.tgname)
+            (SELECT string_agg(pg_get_triggerdef(t.oid) || ' enabled=' || t.tgenabled::text, '; ' ORDER BY t.tgname)
              FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal),
             CASE WHEN c.relkind = 'v' THEN pg_get_viewdef(c.oid) END)
         FROM pg_class c WHERE c.oid = objid)

@@ -155,11 +155,18 @@ SELECT t.other_session('CREATE SCHEMA gift AUTHORIZATION app_reader');
 SELECT t.auth(:'tok_reader');
 SELECT t.other_session('DROP SCHEMA gift');
 SELECT t.auth(:'tok_reader');
--- Changes that give no token role a power keep the verified token cached: another session's
--- temporary table, a new function and type, a grant of SELECT. A key retired with triggers off
--- (session_replication_role = replica) sends no invalidation, which makes the cache visible
--- here: the token is still served from it until one of the extension's tables changes.
+-- A key retired by a write that fires no ordinary trigger (session_replication_role = replica,
+-- as a logical replication subscriber applies rows) still reaches the caches.
 SELECT t.other_session($$SET session_replication_role = replica; UPDATE jwt_guard.key_store SET status = 'retired', retired = now() WHERE kid = 'test-es256'; RESET session_replication_role$$);
+SELECT t.auth(:'tok_reader');
+SELECT t.other_session($$SET session_replication_role = replica; UPDATE jwt_guard.key_store SET status = 'active', retired = NULL WHERE kid = 'test-es256'; RESET session_replication_role$$);
+SELECT t.auth(:'tok_reader');
+-- Changes that give no token role a power keep the verified token cached: another session's
+-- temporary table, a new function and type, a grant of SELECT. Handing the extension to
+-- app_reader by a direct catalog update sends no invalidation, which makes the cache visible
+-- here: the token is still served from it until a change that can concern a token role (here
+-- one of the extension's tables) makes the backend check the role again.
+SELECT t.other_session($$UPDATE pg_extension SET extowner = 'app_reader'::regrole WHERE extname = 'pg_jwt_guard'$$);
 SELECT t.auth(:'tok_reader');
 SELECT t.other_session('CREATE TEMP TABLE scratch (x int)');
 SELECT t.other_session($$CREATE FUNCTION t.unrelated() RETURNS int LANGUAGE sql AS 'SELECT 1'$$);
@@ -168,7 +175,7 @@ SELECT t.other_session('GRANT SELECT ON t.handed_over TO app_reader');
 SELECT t.auth(:'tok_reader');
 SELECT t.other_session($$SELECT jwt_guard.set_issuer('https://unrelated.test')$$);
 SELECT t.auth(:'tok_reader');
-SELECT t.other_session($$SET session_replication_role = replica; UPDATE jwt_guard.key_store SET status = 'active', retired = NULL WHERE kid = 'test-es256'; RESET session_replication_role$$);
+SELECT t.other_session(format($$UPDATE pg_extension SET extowner = %L::regrole WHERE extname = 'pg_jwt_guard'$$, :'db_owner_before'));
 SELECT t.other_session($$SELECT jwt_guard.drop_issuer('https://unrelated.test')::text$$);
 SELECT t.auth(:'tok_reader');
 SELECT t.other_session('DROP FUNCTION t.unrelated(); DROP TYPE t.unrelated_kind; REVOKE SELECT ON t.handed_over FROM app_reader');
@@ -279,3 +286,10 @@ RESET pg_jwt_guard.max_token_bytes;
 RESET pg_jwt_guard.leeway;
 SELECT t.verify_now(:'tok_acme');
 DROP FUNCTION t.verify_now(text);
+-- SET SESSION AUTHORIZATION makes another role the session's login role, which the role checks
+-- refuse: a verdict or a token cached before the change is not used after it.
+SELECT t.auth(:'tok_reader');
+SET SESSION AUTHORIZATION app_reader;
+SELECT t.auth(:'tok_reader');
+RESET SESSION AUTHORIZATION;
+SELECT t.auth(:'tok_reader');
