@@ -3,13 +3,13 @@
 //!
 //! One generation counter covers everything cached (verified tokens, keys, issuer profiles,
 //! role verdicts). It moves:
-//! - at once, on every change to roles, memberships or databases, to the
-//!   `pg_jwt_guard.login_roles` setting, and of the session user;
+//! - at once, on every change to roles or memberships, to the `pg_jwt_guard.login_roles`
+//!   setting, and of the session user;
 //! - on a relcache invalidation of one of this extension's tables (a change to the key store,
 //!   the issuer profiles or the revocation lists sends one through their triggers), or of every
 //!   relation;
 //! - on any other relcache invalidation, or a change to the catalogs of objects a role can own
-//!   (functions, schemas, types, operators, collations, languages, …), only when
+//!   (databases, functions, schemas, types, operators, collations, languages, …), only when
 //!   a role verdict this backend holds could depend on it: a role a cached verdict accepted (or
 //!   a role it belongs to) now owns an object, or holds TRIGGER or MAINTAIN on a changed
 //!   relation. A cached refusal is re-examined on any such change.
@@ -52,8 +52,9 @@ thread_local! {
     static OURS: RefCell<FxHashSet<u32>> = RefCell::new(FxHashSet::default());
 }
 
-/// Relations past this many pending invalidations count as "everything changed".
-const MAX_PENDING: usize = 64;
+/// Relations past this many pending invalidations count as "everything changed" (an idle
+/// backend beside heavy temporary-table churn collects a few per table).
+const MAX_PENDING: usize = 256;
 
 #[derive(Default)]
 struct Pending {
@@ -107,12 +108,14 @@ pub fn init() {
     // SAFETY: registration of process-local callbacks at start-up; backends inherit them.
     unsafe {
         pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache), pg_sys::Datum::from(0));
-        // Roles, memberships and databases: every verdict may depend on them.
-        for cache in [AUTHOID, AUTHNAME, AUTHMEMMEMROLE, AUTHMEMROLEMEM, DATABASEOID] {
+        // Roles and memberships: every verdict may depend on them.
+        for cache in [AUTHOID, AUTHNAME, AUTHMEMMEMROLE, AUTHMEMROLEMEM] {
             pg_sys::CacheRegisterSyscacheCallback(cache as i32, Some(on_role_syscache), pg_sys::Datum::from(0));
         }
-        // Catalogs of objects a role can own: examined for the owners of accepted roles.
+        // Catalogs of objects a role can own: examined for the owners of accepted roles. A
+        // database's owner is in pg_shdepend too; autovacuum updates pg_database often.
         for cache in [
+            DATABASEOID,
             PROCOID,
             NAMESPACEOID,
             TYPEOID,
