@@ -15,9 +15,9 @@
 //!   relation. A cached refusal is re-examined on any such change.
 //!
 //! The last group is examined lazily, at the next read of the generation, with an index scan
-//! per role and a syscache lookup per relation: a neighbour's temporary tables, autovacuum's ANALYZE or unrelated DDL no longer make
-//! every backend verify its tokens and check its roles again. If that examination fails, the
-//! generation moves (fail closed). So `retire_key` and any role change take effect in every
+//! per role and a syscache lookup per relation: a neighbour's temporary tables, autovacuum's
+//! ANALYZE or unrelated DDL no longer make every backend verify its tokens and check its roles
+//! again. If that examination fails, the generation moves (fail closed). So `retire_key` and any role change take effect in every
 //! session from its next transaction on, and in the same session at once.
 //!
 //! The token cache is keyed by the SHA-256 of the token, holds at most
@@ -157,8 +157,12 @@ unsafe extern "C-unwind" fn on_role_syscache(_arg: pg_sys::Datum, _cache: i32, _
     bump();
 }
 
-unsafe extern "C-unwind" fn on_owned_syscache(_arg: pg_sys::Datum, _cache: i32, _hash: u32) {
-    FUNCTIONS_GENERATION.set(FUNCTIONS_GENERATION.get().wrapping_add(1));
+unsafe extern "C-unwind" fn on_owned_syscache(_arg: pg_sys::Datum, cache: i32, _hash: u32) {
+    use pg_sys::SysCacheIdentifier::{NAMESPACEOID, PROCOID};
+    // Only a function's name or schema matters to that table, not a new type or database row.
+    if cache == PROCOID as i32 || cache == NAMESPACEOID as i32 {
+        FUNCTIONS_GENERATION.set(FUNCTIONS_GENERATION.get().wrapping_add(1));
+    }
     PENDING.with_borrow_mut(|p| p.owners = true);
     DIRTY.set(true);
 }
